@@ -1,0 +1,175 @@
+"""Model directories: file names, atomic writes, a safe `.pdparams` reader, save/load of models.
+
+A Paddle model directory uses PaddleNLP's file names, so PaddleNLP loads it too:
+    model_config.json      SqueezeBertConfig fields (plus "architectures")
+    model_state.pdparams   the state dict (head models prefix the encoder with "squeezebert.")
+    vocab.txt, tokenizer_config.json
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("squeezebert_paddle")
+
+CONFIG_FILE = "model_config.json"
+WEIGHTS_FILE = "model_state.pdparams"
+HOW_TO_GET = ("convert a Hugging Face checkpoint with `python convert_torch_to_paddle.py --model_dir DIR` "
+              "(get one with `huggingface-cli download squeezebert/squeezebert-uncased --local-dir "
+              "models/squeezebert-uncased`, or make random demo ones with "
+              "`python convert_torch_to_paddle.py --demo`)")
+
+
+class CheckpointError(Exception):
+    """A model directory or weights file that cannot be used; the message says what to do."""
+
+
+# -- atomic writes ---------------------------------------------------------------------------
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# -- .pdparams without arbitrary unpickling ----------------------------------------------------
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles `paddle.save` state dicts (dicts of numpy arrays) and refuses anything else,
+    so a malicious .pdparams cannot run code."""
+
+    ALLOWED = {("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def read_pdparams(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a `paddle.save`d state dict into numpy arrays, safely."""
+    try:
+        with open(path, "rb") as f:
+            state = _ArraysOnlyUnpickler(f).load()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: weights file not found; {HOW_TO_GET}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"{path}: not a readable Paddle state dict ({err}); the file is "
+                              f"truncated or corrupt, convert the checkpoint again") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a dict of named tensors, found {type(state).__name__}")
+    state.pop("StructuredToParameterName@@", None)
+    bad = [k for k, v in state.items() if not isinstance(v, np.ndarray)]
+    if bad:
+        raise CheckpointError(f"{path}: entries {bad[:5]} are not tensors")
+    return state
+
+
+def write_pdparams(path: str | os.PathLike, state: dict[str, np.ndarray]) -> None:
+    """Write a state dict in `paddle.save`'s format (a pickled dict of numpy arrays), atomically."""
+    payload = {k: np.ascontiguousarray(v) for k, v in state.items()}
+    atomic_write_bytes(path, pickle.dumps(payload, protocol=4))
+
+
+# -- model directories -----------------------------------------------------------------------
+
+def require_model_dir(model_dir: str | os.PathLike, files=(CONFIG_FILE, WEIGHTS_FILE)) -> Path:
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise CheckpointError(f"model directory {model_dir} does not exist; {HOW_TO_GET}")
+    missing = [name for name in files if not (model_dir / name).is_file()]
+    if missing:
+        raise CheckpointError(f"{model_dir} lacks {', '.join(missing)}; {HOW_TO_GET}")
+    return model_dir
+
+
+def save_pretrained(model, model_dir: str | os.PathLike) -> None:
+    """Write config and weights (each atomically) into `model_dir`."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    config = model.config.replace(extra={**model.config.extra, "architectures": [type(model).__name__]})
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    write_pdparams(model_dir / WEIGHTS_FILE, state)
+    config.to_json_file(model_dir / CONFIG_FILE)
+
+
+def adapt_state_dict(state: dict, expected: dict[str, tuple], prefix: str):
+    """Fit a saved state dict to a model's keys across base/head layouts.
+
+    A head model's encoder keys carry `prefix` ("squeezebert."); a base model's do not. Returns
+    (state with the model's key names, keys of the model not in the file, file keys not used).
+    """
+    model_has_prefix = any(k.startswith(prefix) for k in expected)
+    file_has_prefix = any(k.startswith(prefix) for k in state)
+    if model_has_prefix and not file_has_prefix:        # base checkpoint into a head model
+        state = {prefix + k: v for k, v in state.items()}
+    elif file_has_prefix and not model_has_prefix:      # head checkpoint into a base model
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)} | {
+            k: v for k, v in state.items() if not k.startswith(prefix)}
+    missing = [k for k in expected if k not in state]
+    unused = [k for k in state if k not in expected]
+    return {k: v for k, v in state.items() if k in expected}, missing, unused
+
+
+def load_pretrained(cls, model_dir: str | os.PathLike, config=None, ignore_mismatched_sizes=False,
+                    **config_overrides):
+    """Build `cls` from a Paddle model directory. Config fields can be overridden (num_labels=2,
+    hidden_dropout_prob=0.0, ...). A head missing from the file is newly initialised and a head in
+    the file that `cls` lacks is ignored; both are logged. Anything else missing is an error."""
+    from .configuration import SqueezeBertConfig
+    model_dir = require_model_dir(model_dir)
+    if config is None:
+        config = SqueezeBertConfig.from_json_file(model_dir / CONFIG_FILE)
+    if config_overrides:
+        config = config.replace(**config_overrides)
+    model = cls(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    state, missing, unused = adapt_state_dict(read_pdparams(model_dir / WEIGHTS_FILE), expected,
+                                              cls.base_model_prefix + ".")
+    prefix = cls.base_model_prefix + "."
+    is_head = any(k.startswith(prefix) for k in expected)
+    encoder_missing = [k for k in missing if not is_head or k.startswith(prefix)]
+    if encoder_missing:
+        raise CheckpointError(f"{model_dir / WEIGHTS_FILE}: missing encoder weights {encoder_missing[:5]}"
+                              f"{' ...' if len(encoder_missing) > 5 else ''}; the file does not match "
+                              f"{CONFIG_FILE} (convert the checkpoint again)")
+    mismatched = [f"{k}: expected {expected[k]}, found {tuple(v.shape)}"
+                  for k, v in state.items() if tuple(v.shape) != expected[k]]
+    if mismatched and not ignore_mismatched_sizes:
+        raise CheckpointError(f"{model_dir / WEIGHTS_FILE}: shape mismatch for {'; '.join(mismatched[:5])} "
+                              f"(pass ignore_mismatched_sizes=True to re-initialise a head of a different size)")
+    if mismatched:
+        state = {k: v for k, v in state.items() if tuple(v.shape) == expected[k]}
+        logger.warning("%s: re-initialised weights of a different size: %s", model_dir, "; ".join(mismatched))
+    if missing:
+        logger.warning("%s: newly initialised (not in the checkpoint; train them before use): %s",
+                       model_dir, ", ".join(missing))
+    if unused:
+        logger.warning("%s: ignored checkpoint weights that %s does not use: %s",
+                       model_dir, cls.__name__, ", ".join(unused))
+    import paddle
+    params = model.state_dict()
+    for key, value in state.items():
+        params[key].set_value(paddle.to_tensor(value).astype(params[key].dtype))
+    model.eval()
+    return model

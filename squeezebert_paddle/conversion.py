@@ -1,0 +1,338 @@
+"""The Hugging Face <-> Paddle key map for SqueezeBERT, with strict checks. Numpy only, no model code.
+
+Our module names equal HF's, so a key maps by a prefix rename (HF's head models keep the encoder under
+"transformer.", ours and PaddleNLP's under "squeezebert."; base models use no prefix) plus a transpose
+of the `nn.Linear` weights, which Paddle stores as [in, out] and torch as [out, in]. Conv weights keep
+Conv1d's [out, in/groups, 1] shape in both. Every expected key must be filled, every source key used
+or explicitly dropped, every shape must match: otherwise `ConversionError` lists all that is wrong.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, atomic_write_text, read_pdparams
+from .configuration import ConfigError, SqueezeBertConfig
+
+HF_CONFIG_FILE = "config.json"
+HF_SAFETENSORS_FILE = "model.safetensors"
+HF_SAFETENSORS_INDEX = "model.safetensors.index.json"
+HF_BIN_FILE = "pytorch_model.bin"
+VOCAB_FILE = "vocab.txt"
+
+HF_PREFIX = "transformer."
+PADDLE_PREFIX = "squeezebert."
+
+# The nn.Linear weights: the only tensors whose layout differs between the frameworks.
+TRANSPOSED_KEYS = (
+    "pooler.dense.weight",
+    "classifier.weight",
+    "qa_outputs.weight",
+    "cls.predictions.transform.dense.weight",
+)
+
+# HF keys we deliberately do not carry over, and why.
+DROPPED_KEYS = {
+    "embeddings.position_ids": "buffer (arange) that older checkpoints saved; recomputed at run time",
+    "cls.predictions.decoder.weight": "tied to embeddings.word_embeddings.weight (checked equal)",
+    "cls.predictions.decoder.bias": "the same tensor as cls.predictions.bias (checked equal)",
+}
+TIED_TO = {"cls.predictions.decoder.weight": "embeddings.word_embeddings.weight",
+           "cls.predictions.decoder.bias": "cls.predictions.bias"}
+
+ARCHITECTURES = ("SqueezeBertModel", "SqueezeBertForSequenceClassification",
+                 "SqueezeBertForTokenClassification", "SqueezeBertForQuestionAnswering",
+                 "SqueezeBertForMultipleChoice", "SqueezeBertForMaskedLM")
+
+
+class ConversionError(Exception):
+    """A checkpoint that cannot be converted; the message lists every problem found."""
+
+
+@dataclass
+class ConversionReport:
+    architecture: str
+    tensors: int
+    parameters: int
+    transposed: list[str]
+    dropped: list[str]
+
+
+# -- what a model of a given config and architecture holds -------------------------------------
+
+def base_shapes(c: SqueezeBertConfig) -> dict[str, tuple]:
+    """Paddle shapes of the encoder's parameters (no prefix)."""
+    h, i = c.hidden_size, c.intermediate_size
+    shapes = {
+        "embeddings.word_embeddings.weight": (c.vocab_size, c.embedding_size),
+        "embeddings.position_embeddings.weight": (c.max_position_embeddings, c.embedding_size),
+        "embeddings.token_type_embeddings.weight": (c.type_vocab_size, c.embedding_size),
+        "embeddings.LayerNorm.weight": (h,), "embeddings.LayerNorm.bias": (h,),
+    }
+    convs = {"attention.query": (h, h, c.q_groups), "attention.key": (h, h, c.k_groups),
+             "attention.value": (h, h, c.v_groups),
+             "post_attention.conv1d": (h, h, c.post_attention_groups),
+             "intermediate.conv1d": (h, i, c.intermediate_groups),
+             "output.conv1d": (i, h, c.output_groups)}
+    for layer in range(c.num_hidden_layers):
+        p = f"encoder.layers.{layer}."
+        for name, (cin, cout, groups) in convs.items():
+            shapes[p + name + ".weight"] = (cout, cin // groups, 1)
+            shapes[p + name + ".bias"] = (cout,)
+        for norm in ("post_attention.layernorm", "output.layernorm"):
+            shapes[p + norm + ".weight"] = (h,)
+            shapes[p + norm + ".bias"] = (h,)
+    shapes["pooler.dense.weight"] = (h, h)
+    shapes["pooler.dense.bias"] = (h,)
+    return shapes
+
+
+def head_shapes(c: SqueezeBertConfig, architecture: str) -> dict[str, tuple]:
+    """Paddle shapes of a head's own parameters."""
+    h = c.hidden_size
+    if architecture in ("SqueezeBertForSequenceClassification", "SqueezeBertForTokenClassification"):
+        return {"classifier.weight": (h, c.num_labels), "classifier.bias": (c.num_labels,)}
+    if architecture == "SqueezeBertForMultipleChoice":
+        return {"classifier.weight": (h, 1), "classifier.bias": (1,)}
+    if architecture == "SqueezeBertForQuestionAnswering":
+        return {"qa_outputs.weight": (h, c.num_labels), "qa_outputs.bias": (c.num_labels,)}
+    if architecture == "SqueezeBertForMaskedLM":
+        return {"cls.predictions.transform.dense.weight": (h, h),
+                "cls.predictions.transform.dense.bias": (h,),
+                "cls.predictions.transform.LayerNorm.weight": (h,),
+                "cls.predictions.transform.LayerNorm.bias": (h,),
+                "cls.predictions.bias": (c.vocab_size,)}
+    return {}
+
+
+def paddle_shapes(config: SqueezeBertConfig, architecture: str) -> dict[str, tuple]:
+    """Every key (with its prefix) and shape of a Paddle model's state dict."""
+    base = base_shapes(config)
+    if architecture == "SqueezeBertModel":
+        return base
+    return {PADDLE_PREFIX + k: v for k, v in base.items()} | head_shapes(config, architecture)
+
+
+def detect_architecture(keys, config_architectures=()) -> str:
+    """Which model a set of HF keys belongs to; the config's `architectures` breaks ties."""
+    declared = next((a for a in config_architectures if a in ARCHITECTURES), None)
+    if any(k.startswith("cls.predictions.") for k in keys):
+        return "SqueezeBertForMaskedLM"
+    if "qa_outputs.weight" in keys:
+        return "SqueezeBertForQuestionAnswering"
+    if "classifier.weight" in keys:
+        if declared in ("SqueezeBertForTokenClassification", "SqueezeBertForMultipleChoice"):
+            return declared
+        return "SqueezeBertForSequenceClassification"
+    return "SqueezeBertModel"
+
+
+# -- the key map -----------------------------------------------------------------------------
+
+def _strip(key: str, prefix: str) -> str:
+    return key[len(prefix):] if key.startswith(prefix) else key
+
+
+def _problems(missing, unexpected, mismatched) -> str:
+    parts = []
+    if missing:
+        parts.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+    if mismatched:
+        parts.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched)}")
+    return " | ".join(parts)
+
+
+def hf_to_paddle(hf_state: dict[str, np.ndarray], config: SqueezeBertConfig, architecture: str,
+                 progress=None) -> tuple[dict[str, np.ndarray], ConversionReport]:
+    """Map an HF state dict to a Paddle one, strictly. `progress` wraps the key iterator (tqdm)."""
+    expected = paddle_shapes(config, architecture)
+    prefix = "" if architecture == "SqueezeBertModel" else PADDLE_PREFIX
+    base_keys = set(base_shapes(config))
+    out, unexpected, mismatched, transposed, dropped = {}, [], [], [], []
+    mismatched_targets = set()
+    plain = {_strip(k, HF_PREFIX): v for k, v in hf_state.items()}
+    items = plain.items() if progress is None else progress(plain.items())
+    for key, value in items:
+        if key in DROPPED_KEYS:
+            tied = TIED_TO.get(key)
+            if tied is not None and (tied not in plain or not np.array_equal(plain[tied], value)):
+                raise ConversionError(f"{key} is not tied to {tied}; an untied decoder cannot be "
+                                      f"represented by SqueezeBertForMaskedLM")
+            dropped.append(key)
+            continue
+        target = (prefix + key) if key in base_keys else key
+        if target not in expected:
+            unexpected.append(key)
+            continue
+        if key in TRANSPOSED_KEYS:
+            value = np.ascontiguousarray(value.T)
+            transposed.append(key)
+        if tuple(value.shape) != expected[target]:
+            mismatched.append(f"{key}: expected {expected[target]}, found {tuple(value.shape)}")
+            mismatched_targets.add(target)
+            continue
+        out[target] = value
+    missing = [k for k in expected if k not in out and k not in mismatched_targets]
+    if missing or unexpected or mismatched:
+        raise ConversionError(_problems(missing, unexpected, mismatched))
+    params = int(sum(v.size for v in out.values()))
+    return out, ConversionReport(architecture, len(out), params, transposed, dropped)
+
+
+def paddle_to_hf(state: dict[str, np.ndarray], config: SqueezeBertConfig,
+                 architecture: str) -> dict[str, np.ndarray]:
+    """The inverse map, to the keys HF's `save_pretrained` writes (tied tensors stored once)."""
+    expected = paddle_shapes(config, architecture)
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k}: expected {expected[k]}, found {tuple(v.shape)}"
+                  for k, v in state.items() if k in expected and tuple(v.shape) != expected[k]]
+    if missing or unexpected or mismatched:
+        raise ConversionError(_problems(missing, unexpected, mismatched))
+    out = {}
+    for key, value in state.items():
+        plain = _strip(key, PADDLE_PREFIX)
+        if plain in TRANSPOSED_KEYS:
+            value = np.ascontiguousarray(value.T)
+        out[HF_PREFIX + plain if key.startswith(PADDLE_PREFIX) else key] = value
+    return out
+
+
+# -- reading and writing directories -----------------------------------------------------------
+
+def read_hf_config(model_dir: Path) -> tuple[SqueezeBertConfig, dict]:
+    path = model_dir / HF_CONFIG_FILE
+    if not path.is_file():
+        raise ConversionError(f"{path} not found; a Hugging Face checkpoint directory needs config.json")
+    try:
+        config = SqueezeBertConfig.from_json_file(path)
+    except ConfigError as err:
+        raise ConversionError(str(err)) from None
+    with open(path, encoding="utf-8") as f:
+        raw = json.load(f)
+    return config, raw
+
+
+def read_hf_weights(model_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
+    """Load safetensors (preferred; single or sharded) or pytorch_model.bin (weights_only)."""
+    single, index, binary = (model_dir / n for n in (HF_SAFETENSORS_FILE, HF_SAFETENSORS_INDEX, HF_BIN_FILE))
+    if single.is_file():
+        return _read_safetensors([single]), single
+    if index.is_file():
+        with open(index, encoding="utf-8") as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        return _read_safetensors([model_dir / s for s in shards]), index
+    if binary.is_file():
+        return _read_torch_bin(binary), binary
+    raise ConversionError(f"{model_dir}: no weights file ({HF_SAFETENSORS_FILE} or {HF_BIN_FILE}); "
+                          f"download the checkpoint again")
+
+
+def _read_safetensors(paths) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+    state = {}
+    for path in paths:
+        try:
+            state.update(load_file(str(path)))
+        except FileNotFoundError:
+            raise ConversionError(f"{path}: shard listed in the index is missing") from None
+        except Exception as err:  # safetensors raises its own error types for corrupt headers/data
+            raise ConversionError(f"{path}: unreadable safetensors file ({err}); the file is truncated "
+                                  f"or corrupt, download it again") from None
+    return state
+
+
+def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
+    import torch  # only for legacy .bin checkpoints; never unpickles anything but tensors
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConversionError(f"{path}: unreadable PyTorch weights ({message}); the file is truncated, "
+                              f"corrupt or not a plain state dict, download it again") from None
+    if not isinstance(state, dict):
+        raise ConversionError(f"{path}: expected a state dict, found {type(state).__name__}")
+    out = {}
+    for key, tensor in state.items():
+        if tensor.dtype == torch.bfloat16:
+            raise ConversionError(f"{path}: {key} is bfloat16, which numpy cannot hold; save the "
+                                  f"checkpoint in float32 or float16")
+        out[key] = tensor.detach().cpu().numpy()
+    return out
+
+
+def convert_hf_dir(hf_dir, out_dir=None, progress=None) -> ConversionReport:
+    """Convert an HF checkpoint directory into a Paddle model directory (default: in place).
+
+    Everything is read and checked before anything is written; each file is written atomically.
+    """
+    hf_dir = Path(hf_dir)
+    out_dir = Path(out_dir) if out_dir else hf_dir
+    if not hf_dir.is_dir():
+        raise ConversionError(f"{hf_dir}: no such directory")
+    config, raw = read_hf_config(hf_dir)
+    vocab = hf_dir / VOCAB_FILE
+    if not vocab.is_file():
+        raise ConversionError(f"{vocab} not found; the checkpoint's vocab.txt is needed by the tokenizer")
+    hf_state, _ = read_hf_weights(hf_dir)
+    architecture = detect_architecture(hf_state.keys() | {_strip(k, HF_PREFIX) for k in hf_state},
+                                       raw.get("architectures") or ())
+    state, report = hf_to_paddle(hf_state, config, architecture, progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from .checkpoint import write_pdparams
+    write_pdparams(out_dir / WEIGHTS_FILE, state)
+    paddle_config = config.replace(extra={**config.extra, "architectures": [architecture]})
+    paddle_config.to_json_file(out_dir / CONFIG_FILE)
+    _copy_tokenizer_files(hf_dir, out_dir)
+    return report
+
+
+def convert_paddle_dir(paddle_dir, out_dir) -> str:
+    """Paddle model directory -> HF directory (model.safetensors, config.json, vocab). Returns the
+    architecture."""
+    from safetensors.numpy import save
+    paddle_dir, out_dir = Path(paddle_dir), Path(out_dir)
+    config_path = paddle_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise ConversionError(f"{config_path} not found; is {paddle_dir} a Paddle model directory?")
+    try:
+        config = SqueezeBertConfig.from_json_file(config_path)
+    except ConfigError as err:
+        raise ConversionError(str(err)) from None
+    from .checkpoint import CheckpointError
+    try:
+        state = read_pdparams(paddle_dir / WEIGHTS_FILE)
+    except CheckpointError as err:
+        raise ConversionError(str(err)) from None
+    declared = config.extra.get("architectures") or ()
+    keys = {_strip(k, PADDLE_PREFIX) for k in state}
+    architecture = detect_architecture(keys, declared)
+    hf_state = paddle_to_hf(state, config, architecture)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_dir / HF_SAFETENSORS_FILE, save(hf_state, metadata={"format": "pt"}))
+    hf_config = {k: v for k, v in config.to_dict().items() if k != "num_labels"}
+    hf_config["architectures"] = [architecture]
+    id2label = {str(k): v for k, v in (config.extra.get("id2label") or {}).items()}
+    if len(id2label) != config.num_labels:     # HF derives num_labels from id2label
+        id2label = {str(i): f"LABEL_{i}" for i in range(config.num_labels)}
+    hf_config["id2label"] = id2label
+    hf_config["label2id"] = {v: int(k) for k, v in id2label.items()}
+    atomic_write_text(out_dir / HF_CONFIG_FILE, json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
+    _copy_tokenizer_files(paddle_dir, out_dir)
+    return architecture
+
+
+def _copy_tokenizer_files(src: Path, dst: Path) -> None:
+    if src.resolve() == dst.resolve():
+        return
+    for name in (VOCAB_FILE, "tokenizer_config.json"):
+        if (src / name).is_file():
+            tmp = dst / f".{name}.tmp"
+            shutil.copyfile(src / name, tmp)
+            tmp.replace(dst / name)

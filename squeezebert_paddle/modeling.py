@@ -1,0 +1,441 @@
+"""SqueezeBERT in Paddle: embeddings, grouped-conv attention, the module stack, pooler, six heads.
+
+Module and parameter names follow Hugging Face's `modeling_squeezebert.py` (and PaddleNLP's, which
+uses the same names under a `squeezebert.` prefix), so converting a checkpoint is a prefix rename plus
+the transposes of the `nn.Linear` weights, and a saved base model loads into PaddleNLP as is.
+
+Layout rule: activations stay `[batch, seq, hidden]` throughout. HF keeps `[batch, hidden, seq]` inside
+the encoder because it computes the 1x1 convolutions with `Conv1d`; here a 1x1 convolution is a
+(batched) matrix product over the channel axis, which is the same arithmetic without layout shuffles.
+Conv weights keep the Conv1d shape `[out, in / groups, 1]` so checkpoints map without reshaping.
+"""
+from __future__ import annotations
+
+import math
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+from .configuration import SqueezeBertConfig
+
+# ---------------------------------------------------------------------------------------------
+# Activations, with the exact formulas `transformers.activations.ACT2FN` uses.
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1.0 + paddle.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * paddle.pow(x, 3.0))))
+
+
+ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_python": F.gelu,
+    "gelu_new": _gelu_tanh,
+    "gelu_accurate": _gelu_tanh,
+    "gelu_python_tanh": _gelu_tanh,
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate=True),
+    "gelu_fast": lambda x: 0.5 * x * (1.0 + paddle.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x))),
+    "gelu_10": lambda x: paddle.clip(F.gelu(x), -10.0, 10.0),
+    "quick_gelu": lambda x: x * F.sigmoid(1.702 * x),
+    "laplace": lambda x: 0.5 * (1.0 + paddle.erf((x - 0.707107) / (0.282095 * math.sqrt(2.0)))),
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
+    "linear": lambda x: x,
+    "mish": F.mish,
+    "relu": F.relu,
+    "relu2": lambda x: paddle.square(F.relu(x)),
+    "relu6": F.relu6,
+    "sigmoid": F.sigmoid,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": paddle.tanh,
+}
+
+
+def extended_attention_mask(attention_mask, dtype):
+    """[B, L] (or [B, Lq, Lk]) 1/0 mask -> additive [B, 1, 1|Lq, Lk] bias in `dtype`.
+
+    Masked positions get the dtype's most negative finite value (as HF does), so the bias cannot
+    overflow in fp16/bf16.
+    """
+    if attention_mask.ndim == 2:
+        attention_mask = attention_mask.unsqueeze([1, 2])
+    elif attention_mask.ndim == 3:
+        attention_mask = attention_mask.unsqueeze(1)
+    keep = attention_mask.astype(dtype)
+    return (1.0 - keep) * paddle.finfo(dtype).min
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+
+
+class Conv1x1(nn.Layer):
+    """Grouped 1x1 convolution over the channel axis of `[B, L, C_in]` -> `[B, L, C_out]`.
+
+    The weight has Conv1d's shape `[C_out, C_in / groups, 1]`; each group is a small dense layer,
+    computed for all groups at once as one batched matrix product.
+    """
+
+    def __init__(self, cin: int, cout: int, groups: int):
+        super().__init__()
+        self.cin, self.cout, self.groups = cin, cout, groups
+        self.weight = self.create_parameter([cout, cin // groups, 1])
+        self.bias = self.create_parameter([cout], is_bias=True)
+
+    def forward(self, x):
+        g = self.groups
+        if g == 1:
+            return paddle.matmul(x, self.weight.squeeze(-1), transpose_y=True) + self.bias
+        batch_shape = x.shape[:-1]
+        xg = x.reshape([-1, g, self.cin // g]).transpose([1, 0, 2])          # [g, B*L, Cin/g]
+        wg = self.weight.reshape([g, self.cout // g, self.cin // g])          # [g, Cout/g, Cin/g]
+        yg = paddle.matmul(xg, wg, transpose_y=True)                          # [g, B*L, Cout/g]
+        y = yg.transpose([1, 0, 2]).reshape([*batch_shape, self.cout])
+        return y + self.bias
+
+
+class SqueezeBertEmbeddings(nn.Layer):
+    """Word + position + token-type embeddings, LayerNorm, dropout: ids [B, L] -> [B, L, H]."""
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__()
+        h = config.embedding_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, h)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, h)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, h)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.pad_token_id = config.pad_token_id
+
+    def forward(self, input_ids, token_type_ids=None, position_ids=None):
+        if position_ids is None:
+            position_ids = paddle.arange(input_ids.shape[1], dtype="int64").unsqueeze(0)
+        embeddings = self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
+        if token_type_ids is None:
+            # Type 0 everywhere: one row, broadcast, instead of a lookup of a zeros tensor.
+            embeddings = embeddings + self.token_type_embeddings.weight[0]
+        else:
+            embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class SqueezeBertSelfAttention(nn.Layer):
+    """Multi-head self-attention whose Q, K, V projections are grouped 1x1 convolutions."""
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.head_size = h // self.num_heads
+        self.query = Conv1x1(h, h, config.q_groups)
+        self.key = Conv1x1(h, h, config.k_groups)
+        self.value = Conv1x1(h, h, config.v_groups)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def _split_heads(self, x):
+        b, l = x.shape[0], x.shape[1]
+        return x.reshape([b, l, self.num_heads, self.head_size]).transpose([0, 2, 1, 3])
+
+    def forward(self, hidden_states, attention_bias, output_attentions=False):
+        """hidden_states [B, L, H], attention_bias additive [B, 1, 1, L] -> context [B, L, H]."""
+        q = self._split_heads(self.query(hidden_states))                     # [B, nh, L, d]
+        k = self._split_heads(self.key(hidden_states))
+        v = self._split_heads(self.value(hidden_states))
+        scores = paddle.matmul(q, k, transpose_y=True) / math.sqrt(self.head_size)
+        scores = scores + attention_bias
+        probs = self.dropout(F.softmax(scores, axis=-1))
+        context = paddle.matmul(probs, v).transpose([0, 2, 1, 3])             # [B, L, nh, d]
+        context = context.reshape([context.shape[0], context.shape[1], -1])
+        return (context, scores) if output_attentions else (context, None)
+
+
+class ConvDropoutLayerNorm(nn.Layer):
+    """conv -> dropout -> + residual -> LayerNorm."""
+
+    def __init__(self, cin: int, cout: int, groups: int, dropout_prob: float, eps: float):
+        super().__init__()
+        self.conv1d = Conv1x1(cin, cout, groups)
+        self.layernorm = nn.LayerNorm(cout, epsilon=eps)
+        self.dropout = nn.Dropout(dropout_prob)
+
+    def forward(self, hidden_states, residual):
+        return self.layernorm(self.dropout(self.conv1d(hidden_states)) + residual)
+
+
+class ConvActivation(nn.Layer):
+    """conv -> activation."""
+
+    def __init__(self, cin: int, cout: int, groups: int, act: str):
+        super().__init__()
+        self.conv1d = Conv1x1(cin, cout, groups)
+        self.act = ACTIVATIONS[act]
+
+    def forward(self, x):
+        return self.act(self.conv1d(x))
+
+
+class SqueezeBertModule(nn.Layer):
+    """One encoder layer: attention, post-attention conv, intermediate conv, output conv."""
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__()
+        h, i, eps = config.hidden_size, config.intermediate_size, config.layer_norm_eps
+        p = config.hidden_dropout_prob
+        self.attention = SqueezeBertSelfAttention(config)
+        self.post_attention = ConvDropoutLayerNorm(h, h, config.post_attention_groups, p, eps)
+        self.intermediate = ConvActivation(h, i, config.intermediate_groups, config.hidden_act)
+        self.output = ConvDropoutLayerNorm(i, h, config.output_groups, p, eps)
+
+    def forward(self, hidden_states, attention_bias, output_attentions=False):
+        context, scores = self.attention(hidden_states, attention_bias, output_attentions)
+        attended = self.post_attention(context, hidden_states)
+        return self.output(self.intermediate(attended), attended), scores
+
+
+class SqueezeBertEncoder(nn.Layer):
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__()
+        self.layers = nn.LayerList([SqueezeBertModule(config) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, hidden_states, attention_bias, output_attentions=False, output_hidden_states=False):
+        all_hidden, all_scores = [], []
+        for layer in self.layers:
+            if output_hidden_states:
+                all_hidden.append(hidden_states)
+            hidden_states, scores = layer(hidden_states, attention_bias, output_attentions)
+            if output_attentions:
+                all_scores.append(scores)
+        if output_hidden_states:
+            all_hidden.append(hidden_states)
+        return hidden_states, all_hidden, all_scores
+
+
+class SqueezeBertPooler(nn.Layer):
+    """tanh(dense(hidden state of the first token))."""
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, sequence_output):
+        return paddle.tanh(self.dense(sequence_output[:, 0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+
+class SqueezeBertPreTrainedModel(nn.Layer):
+    """Initialisation and the `from_pretrained` / `save_pretrained` pair shared by every model.
+
+    `base_model_prefix` is the attribute holding the `SqueezeBertModel` inside a head model; the same
+    string prefixes those parameters in a saved state dict (as in PaddleNLP).
+    """
+
+    base_model_prefix = "squeezebert"
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__()
+        self.config = config
+
+    def init_weights(self):
+        """Normal(0, initializer_range) weights, zero biases, unit LayerNorms (HF's scheme)."""
+        std = self.config.initializer_range
+        for layer in self.sublayers(include_self=True):
+            if isinstance(layer, (nn.Linear, Conv1x1, nn.Embedding)):
+                layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape).astype(layer.weight.dtype))
+                if getattr(layer, "bias", None) is not None:
+                    layer.bias.set_value(paddle.zeros_like(layer.bias))
+            elif isinstance(layer, nn.LayerNorm):
+                layer.weight.set_value(paddle.ones_like(layer.weight))
+                layer.bias.set_value(paddle.zeros_like(layer.bias))
+        with paddle.no_grad():
+            self.base_model.embeddings.word_embeddings.weight[self.config.pad_token_id] = 0.0
+
+    @property
+    def base_model(self) -> "SqueezeBertModel":
+        return getattr(self, self.base_model_prefix, self)
+
+    @classmethod
+    def from_pretrained(cls, model_dir, **kwargs):
+        from .checkpoint import load_pretrained
+        return load_pretrained(cls, model_dir, **kwargs)
+
+    def save_pretrained(self, model_dir):
+        from .checkpoint import save_pretrained
+        save_pretrained(self, model_dir)
+
+
+class SqueezeBertModel(SqueezeBertPreTrainedModel):
+    """The bare encoder. forward -> (sequence_output [B, L, H], pooled_output [B, H])."""
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__(config)
+        self.embeddings = SqueezeBertEmbeddings(config)
+        self.encoder = SqueezeBertEncoder(config)
+        self.pooler = SqueezeBertPooler(config)
+        self.init_weights()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                output_attentions=False, output_hidden_states=False):
+        """input_ids [B, L] int64; attention_mask [B, L] 1 = attend, 0 = padding.
+
+        Returns (sequence_output, pooled_output), followed by the per-layer hidden states [B, L, H]
+        and/or attention scores [B, nh, L, L] when asked for.
+        """
+        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids)
+        if attention_mask is None:
+            bias = paddle.zeros([1, 1, 1, 1], dtype=embedding_output.dtype)
+        else:
+            bias = extended_attention_mask(attention_mask, embedding_output.dtype)
+        sequence_output, hidden, scores = self.encoder(
+            embedding_output, bias, output_attentions, output_hidden_states)
+        outputs = (sequence_output, self.pooler(sequence_output))
+        if output_hidden_states:
+            outputs += (tuple(hidden),)
+        if output_attentions:
+            outputs += (tuple(scores),)
+        return outputs
+
+
+class SqueezeBertForSequenceClassification(SqueezeBertPreTrainedModel):
+    """Pooled output -> dropout -> linear. forward -> logits [B, num_labels] (or (loss, logits)).
+
+    The loss is cross-entropy, or mean squared error when num_labels == 1 (regression, e.g. STS-B).
+    """
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.squeezebert = SqueezeBertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                labels=None):
+        _, pooled = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids)[:2]
+        logits = self.classifier(self.dropout(pooled))
+        if labels is None:
+            return logits
+        if self.num_labels == 1:
+            loss = F.mse_loss(logits.squeeze(-1), labels.astype(logits.dtype).reshape([-1]))
+        else:
+            loss = F.cross_entropy(logits, labels.reshape([-1]).astype("int64"))
+        return loss, logits
+
+
+class SqueezeBertForTokenClassification(SqueezeBertPreTrainedModel):
+    """Per-token linear classifier. forward -> logits [B, L, num_labels] (or (loss, logits))."""
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.squeezebert = SqueezeBertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                labels=None):
+        sequence, _ = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids)[:2]
+        logits = self.classifier(self.dropout(sequence))
+        if labels is None:
+            return logits
+        loss = F.cross_entropy(logits.reshape([-1, self.num_labels]), labels.reshape([-1]).astype("int64"),
+                               ignore_index=-100)
+        return loss, logits
+
+
+class SqueezeBertForQuestionAnswering(SqueezeBertPreTrainedModel):
+    """Span head. forward -> (start_logits [B, L], end_logits [B, L]) (loss first with positions)."""
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__(config)
+        self.squeezebert = SqueezeBertModel(config)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                start_positions=None, end_positions=None):
+        sequence, _ = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids)[:2]
+        logits = self.qa_outputs(sequence)
+        start_logits, end_logits = logits[..., 0], logits[..., 1]
+        if start_positions is None or end_positions is None:
+            return start_logits, end_logits
+        # Positions outside the sequence are clamped to L and ignored, as in HF.
+        length = start_logits.shape[1]
+        start = start_positions.reshape([-1]).astype("int64").clip(0, length)
+        end = end_positions.reshape([-1]).astype("int64").clip(0, length)
+        loss = (F.cross_entropy(start_logits, start, ignore_index=length)
+                + F.cross_entropy(end_logits, end, ignore_index=length)) / 2
+        return loss, start_logits, end_logits
+
+
+class SqueezeBertForMultipleChoice(SqueezeBertPreTrainedModel):
+    """Scores each choice. inputs [B, C, L] -> logits [B, C] (or (loss, logits))."""
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__(config)
+        self.squeezebert = SqueezeBertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.init_weights()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                labels=None):
+        num_choices = input_ids.shape[1]
+        flat = [None if t is None else t.reshape([-1, t.shape[-1]])
+                for t in (input_ids, attention_mask, token_type_ids, position_ids)]
+        _, pooled = self.squeezebert(*flat)[:2]
+        logits = self.classifier(self.dropout(pooled)).reshape([-1, num_choices])
+        if labels is None:
+            return logits
+        return F.cross_entropy(logits, labels.reshape([-1]).astype("int64")), logits
+
+
+class SqueezeBertLMPredictionHead(nn.Layer):
+    """dense -> act -> LayerNorm, then scores against the (tied) word embeddings plus a bias."""
+
+    def __init__(self, config: SqueezeBertConfig, word_embeddings: nn.Embedding):
+        super().__init__()
+        self.transform = nn.Layer()
+        self.transform.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform.LayerNorm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
+        self.act = ACTIVATIONS[config.hidden_act]
+        self.bias = self.create_parameter([config.vocab_size], is_bias=True)
+        # A plain attribute, not a sublayer, so the tied weight is stored once (under embeddings).
+        self.__dict__["word_embeddings"] = word_embeddings
+
+    def forward(self, hidden_states):
+        h = self.transform.LayerNorm(self.act(self.transform.dense(hidden_states)))
+        return paddle.matmul(h, self.word_embeddings.weight, transpose_y=True) + self.bias
+
+
+class SqueezeBertForMaskedLM(SqueezeBertPreTrainedModel):
+    """forward -> prediction scores [B, L, vocab_size] (or (loss, scores) with labels, -100 ignored)."""
+
+    def __init__(self, config: SqueezeBertConfig):
+        super().__init__(config)
+        self.squeezebert = SqueezeBertModel(config)
+        self.cls = nn.Layer()
+        self.cls.predictions = SqueezeBertLMPredictionHead(
+            config, self.squeezebert.embeddings.word_embeddings)
+        self.init_weights()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                labels=None):
+        sequence, _ = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids)[:2]
+        scores = self.cls.predictions(sequence)
+        if labels is None:
+            return scores
+        loss = F.cross_entropy(scores.reshape([-1, scores.shape[-1]]), labels.reshape([-1]).astype("int64"),
+                               ignore_index=-100)
+        return loss, scores
+
+
+MODEL_CLASSES = {cls.__name__: cls for cls in (
+    SqueezeBertModel, SqueezeBertForSequenceClassification, SqueezeBertForTokenClassification,
+    SqueezeBertForQuestionAnswering, SqueezeBertForMultipleChoice, SqueezeBertForMaskedLM)}
