@@ -112,7 +112,12 @@ class SqueezeBertEmbeddings(nn.Layer):
     def forward(self, input_ids, token_type_ids=None, position_ids=None):
         if position_ids is None:
             position_ids = paddle.arange(input_ids.shape[1], dtype="int64").unsqueeze(0)
-        embeddings = self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
+        words = self.word_embeddings(input_ids)
+        if self.training:
+            # As torch's padding_idx: the lookup sends no gradient into the pad row. (Paddle's own
+            # padding_idx also zeroes the vector looked up, unlike torch, so it would break parity.)
+            words = paddle.where((input_ids == self.pad_token_id).unsqueeze(-1), words.detach(), words)
+        embeddings = words + self.position_embeddings(position_ids)
         if token_type_ids is None:
             # Type 0 everywhere: one row, broadcast, instead of a lookup of a zeros tensor.
             embeddings = embeddings + self.token_type_embeddings.weight[0]
