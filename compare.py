@@ -1,0 +1,72 @@
+"""Prove the converted Paddle models compute what Hugging Face's PyTorch models compute.
+
+    python compare.py                         # every converted model under models/
+    python compare.py --model_dir DIR         # one directory with both the HF and the Paddle files
+
+Exit code 0 only when every max |difference| is within --tolerance and both tokenizers agree.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_dir", type=Path, action="append",
+                   help="directory holding config.json + HF weights and the converted Paddle files "
+                        "(repeatable); default: every converted directory under --models_root")
+    p.add_argument("--models_root", type=Path, default=ROOT / "models")
+    p.add_argument("--tolerance", type=float, default=1e-5, help="largest allowed max |difference|")
+    p.add_argument("--repeats", type=int, default=5, help="timed forward passes per framework")
+    return p.parse_args(argv)
+
+
+def find_converted(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir() if (d / "model_state.pdparams").is_file() and (d / "config.json").is_file())
+
+
+def report(result, tolerance: float) -> str:
+    from squeezebert_paddle.demo import is_demo
+    lines = [f"{result.model_dir} ({result.architecture}{', RANDOM demo weights' if is_demo(result.model_dir) else ''})",
+             f"  tokenizer ids identical: {'yes' if result.tokenizers_agree else 'NO'}"]
+    for name, (mean, worst) in result.diffs.items():
+        flag = "ok" if worst <= tolerance else "FAIL"
+        lines.append(f"  {name:<18} mean |diff| {mean:.3e}   max |diff| {worst:.3e}   {flag}")
+    lines.append(f"  forward (batch of 6 pairs, median): torch {result.torch_ms:.1f} ms, "
+                 f"paddle {result.paddle_ms:.1f} ms")
+    lines.append(f"  => {'PASS' if result.ok(tolerance) else 'FAIL'} (tolerance {tolerance:g})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    dirs = args.model_dir or find_converted(args.models_root)
+    if not dirs:
+        print(f"error: no converted models under {args.models_root}; run `python convert_torch_to_paddle.py` "
+              f"first (or `--demo` for random-weight ones)", file=sys.stderr)
+        return 1
+    from squeezebert_paddle.checkpoint import CheckpointError
+    from squeezebert_paddle.configuration import ConfigError
+    from squeezebert_paddle.parity import compare_dir
+    failures = 0
+    for model_dir in dirs:
+        try:
+            result = compare_dir(model_dir, repeats=args.repeats)
+        except (CheckpointError, ConfigError, FileNotFoundError, OSError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            failures += 1
+            continue
+        print(report(result, args.tolerance), flush=True)
+        failures += not result.ok(args.tolerance)
+    print(f"{len(dirs) - failures} of {len(dirs)} models match within {args.tolerance:g}")
+    return 0 if failures == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Hugging Face-format SqueezeBERT checkpoints with RANDOM weights at the released configurations.
+
+For users without the real checkpoints (and for CI): the whole pipeline (convert, compare, benchmark,
+fine-tune) runs on these exactly as on the real ones. The layouts mimic what the hub serves:
+  squeezebert-uncased        masked-LM head, legacy pytorch_model.bin with the tied decoder copy and
+                             the `embeddings.position_ids` buffer that older checkpoints carry
+  squeezebert-mnli           sequence-classification head (3 MNLI labels), model.safetensors
+  squeezebert-mnli-headless  bare encoder, keys without the "transformer." prefix, model.safetensors
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from .configuration import RELEASED_CONFIGS
+
+MARKER_FILE = "RANDOM_WEIGHTS.txt"
+MARKER_KEY = "_demo_random_weights"
+MNLI_LABELS = {0: "contradiction", 1: "entailment", 2: "neutral"}
+ARCHITECTURE = {"squeezebert-uncased": "SqueezeBertForMaskedLM",
+                "squeezebert-mnli": "SqueezeBertForSequenceClassification",
+                "squeezebert-mnli-headless": "SqueezeBertModel"}
+
+
+def is_demo(model_dir: str | Path) -> bool:
+    return (Path(model_dir) / MARKER_FILE).is_file()
+
+
+def write_demo_checkpoint(name: str, out_dir: str | Path, vocab_file: str | Path, seed: int = 0,
+                          **config_overrides) -> Path:
+    """Write one random-weight HF checkpoint directory; returns it."""
+    import torch
+    import transformers
+
+    out_dir = Path(out_dir)
+    torch.manual_seed(seed)
+    fields = dict(RELEASED_CONFIGS[name], **config_overrides)
+    if name == "squeezebert-mnli":
+        fields.update(id2label=MNLI_LABELS, label2id={v: k for k, v in MNLI_LABELS.items()})
+    fields.pop("num_labels", None)
+    config = transformers.SqueezeBertConfig(**fields)
+    config.update({MARKER_KEY: True})
+    model = getattr(transformers, ARCHITECTURE[name])(config).eval()
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=name != "squeezebert-uncased")
+    if name == "squeezebert-uncased":
+        # Old-style .bin: every tensor stored, tied ones included, plus the position_ids buffer.
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        state["transformer.embeddings.position_ids"] = torch.arange(config.max_position_embeddings)[None]
+        state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"].clone()
+        torch.save(state, tmp / "pytorch_model.bin")
+    shutil.copyfile(vocab_file, tmp / "vocab.txt")
+    (tmp / MARKER_FILE).write_text(
+        f"RANDOM WEIGHTS. This is not the released {name} checkpoint: it has its exact configuration "
+        f"and file layout but weights drawn at random (seed {seed}), for demonstrations and tests. "
+        f"Real weights: huggingface-cli download squeezebert/{name} --local-dir {out_dir}\n")
+    with open(tmp / "config.json", encoding="utf-8") as f:
+        assert json.load(f).get(MARKER_KEY) is True
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
