@@ -1,0 +1,108 @@
+"""QQP inference timing in Paddle: SqueezeBERT (this package) or BERT (PaddleNLP).
+
+    python run_qqp_paddle.py --model_path models/squeezebert-mnli-headless --device cpu
+    python run_qqp_paddle.py --model_path models/squeezebert-mnli --precision bf16
+    python run_qqp_paddle.py --random_init --model_type bert --backend dygraph
+
+Backends: `inference` (default; exported once with paddle.jit.save, cached in the model directory,
+run with paddle.inference: oneDNN on CPU, CUDA/TensorRT on GPU) and `dygraph` (eager).
+Same flags, data, batching and report as run_qqp_torch.py.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from squeezebert_paddle import qqp_benchmark as qb
+
+
+def build_model(args):
+    """The Paddle model (eval mode) and whether it ends in a classification head."""
+    if args.model_type == "squeezebert":
+        from squeezebert_paddle import modeling
+        from squeezebert_paddle.checkpoint import CheckpointError
+        from squeezebert_paddle.configuration import RELEASED_CONFIGS, SqueezeBertConfig
+        if args.random_init:
+            config = SqueezeBertConfig(**RELEASED_CONFIGS["squeezebert-uncased"], num_labels=2)
+            return modeling.SqueezeBertForSequenceClassification(config).eval()
+        try:
+            config = SqueezeBertConfig.from_json_file(args.model_path / "model_config.json")
+            arch = (config.extra.get("architectures") or ["SqueezeBertModel"])[0]
+            cls = (modeling.SqueezeBertForSequenceClassification
+                   if arch == "SqueezeBertForSequenceClassification" else modeling.SqueezeBertModel)
+            return cls.from_pretrained(args.model_path)
+        except (CheckpointError, FileNotFoundError, ValueError) as err:
+            raise qb.UsageError(str(err)) from None
+    from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel
+    if args.random_init:
+        return BertForSequenceClassification(BertConfig(num_labels=2)).eval()   # bert-base-uncased shape
+    try:
+        config = BertConfig.from_pretrained(args.model_path)
+        cls = BertForSequenceClassification if "BertForSequenceClassification" in (
+            config.architectures or []) else BertModel
+        return cls.from_pretrained(args.model_path).eval()
+    except (OSError, ValueError, EnvironmentError) as err:
+        raise qb.UsageError(f"--model_path {args.model_path}: {str(err).splitlines()[0]}") from None
+
+
+def predictor_for(args, model):
+    """Export (cached in the model directory for SqueezeBERT) and build a paddle.inference predictor."""
+    from squeezebert_paddle.inference import Predictor, cached_export, export
+    if args.model_type == "squeezebert" and not args.random_init:
+        prefix, reused = cached_export(args.model_path)
+        print(f"export: {'reused cache' if reused else 'written'} at {prefix.parent}")
+    else:
+        prefix = export(model, tempfile.mkdtemp(prefix="qqp_export_"))
+    return Predictor(prefix, args.device, args.precision, args.threads, args.tensorrt)
+
+
+def dygraph_forward(args, model):
+    import paddle
+    dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(args.precision)
+
+    def forward(batch):
+        inputs = {k: paddle.to_tensor(getattr(batch, k)) for k in ("input_ids", "attention_mask", "token_type_ids")}
+        with paddle.no_grad(), paddle.amp.auto_cast(enable=dtype is not None, dtype=dtype or "float16", level="O1"):
+            out = model(**inputs)
+        return None if isinstance(out, tuple) else out.astype("float32").numpy()
+    return forward
+
+
+def main() -> int:
+    p = qb.build_parser("Paddle")
+    p.add_argument("--backend", choices=("inference", "dygraph"), default="inference")
+    p.add_argument("--tensorrt", action="store_true", help="GPU inference through TensorRT")
+    args = p.parse_args()
+    qb.check_args(args)
+    import paddle
+    if args.device == "gpu" and not paddle.device.is_compiled_with_cuda():
+        raise qb.UsageError("--device gpu: this Paddle build has no CUDA support (install paddlepaddle-gpu) "
+                            "or no GPU is visible; use --device cpu")
+    if args.tensorrt and (args.device != "gpu" or args.backend != "inference"):
+        raise qb.UsageError("--tensorrt needs --device gpu and --backend inference")
+    paddle.set_device("gpu" if args.device == "gpu" else "cpu")
+    paddle.set_flags({"FLAGS_use_mkldnn": args.device == "cpu"}) if args.backend == "dygraph" else None
+    tokenizer = qb.tokenizer_for(args)
+    workload = qb.load_workload(args, tokenizer)
+    model = build_model(args)
+    has_head = "ForSequenceClassification" in type(model).__name__
+    if args.backend == "inference":
+        predictor = predictor_for(args, model)
+        forward = lambda b: (lambda out: out.astype("float32") if has_head else None)(  # noqa: E731
+            predictor(b.input_ids, b.attention_mask, b.token_type_ids))
+        sync = None   # predictor.run() returns after the outputs are copied to the host
+    else:
+        paddle.set_num_threads(args.threads) if hasattr(paddle, "set_num_threads") else None
+        forward = dygraph_forward(args, model)
+        sync = paddle.device.synchronize if args.device == "gpu" else None
+    from importlib.metadata import version   # not `import paddlenlp`: it would import torch too
+    report = qb.common_fields(args, "paddle", {"paddle": paddle.__version__, "paddlenlp": version("paddlenlp")},
+                              args.backend + ("+tensorrt" if args.tensorrt else ""))
+    report.update(qb.run(args, workload, forward, sync))
+    qb.finish(args, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(qb.main_guard(main))

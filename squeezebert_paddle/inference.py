@@ -1,0 +1,122 @@
+"""Export with `paddle.jit.save` (cached beside the weights) and run with `paddle.inference`.
+
+The exported program takes int64 `input_ids`, `attention_mask`, `token_type_ids` of shape [batch, seq]
+(both dynamic) and returns the classifier logits, or the pooled output for a model without a head.
+The export is cached under `<model_dir>/inference/` together with a fingerprint of the weights, the
+config and the model code; any change to those re-exports.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import paddle
+from paddle import nn
+from paddle.static import InputSpec
+
+from . import modeling
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+CACHE_DIR = "inference"
+META_FILE = "export.json"
+PREFIX = "model"
+
+
+class PairClassifier(nn.Layer):
+    """What gets exported: logits for a classification model, pooled output for a bare encoder."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        out = self.model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return out[1] if isinstance(out, tuple) else out
+
+
+def export(model, out_dir: str | Path) -> Path:
+    """Trace `model` (eval mode) to a static program with dynamic batch and length; returns prefix."""
+    model.eval()
+    spec = [InputSpec([None, None], "int64", name) for name in INPUT_NAMES]
+    static = paddle.jit.to_static(PairClassifier(model), input_spec=spec, full_graph=True)
+    prefix = Path(out_dir) / PREFIX
+    paddle.jit.save(static, str(prefix))
+    return prefix
+
+
+def fingerprint(model_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in (model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE, Path(modeling.__file__)):
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 24), b""):
+                digest.update(chunk)
+    digest.update(paddle.__version__.encode())
+    return digest.hexdigest()
+
+
+def cached_export(model_dir: str | Path, architecture: str | None = None) -> tuple[Path, bool]:
+    """Export the model in `model_dir` once; returns (prefix, reused_cache)."""
+    model_dir = Path(model_dir)
+    cache = model_dir / CACHE_DIR
+    key = fingerprint(model_dir)
+    meta_path = cache / META_FILE
+    if meta_path.is_file() and json.loads(meta_path.read_text()).get("fingerprint") == key:
+        return cache / PREFIX, True
+    config = json.loads((model_dir / CONFIG_FILE).read_text())
+    architecture = architecture or (config.get("architectures") or ["SqueezeBertModel"])[0]
+    model = getattr(modeling, architecture).from_pretrained(model_dir)
+    tmp = model_dir / f".{CACHE_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    export(model, tmp)
+    (tmp / META_FILE).write_text(json.dumps({"fingerprint": key, "architecture": architecture}) + "\n")
+    shutil.rmtree(cache, ignore_errors=True)
+    tmp.rename(cache)
+    return cache / PREFIX, False
+
+
+def program_files(prefix: Path) -> tuple[str, str]:
+    """Paddle 3 writes `prefix.json` (PIR); older exports `prefix.pdmodel`."""
+    program = prefix.with_suffix(".json")
+    if not program.is_file():
+        program = prefix.with_suffix(".pdmodel")
+    return str(program), str(prefix.with_suffix(".pdiparams"))
+
+
+class Predictor:
+    """A `paddle.inference` predictor: oneDNN on CPU (fp32 or bf16), CUDA on GPU (fp32 or fp16)."""
+
+    def __init__(self, prefix: Path, device: str = "cpu", precision: str = "fp32", threads: int = 1,
+                 tensorrt: bool = False):
+        from paddle import inference as pi
+        config = pi.Config(*program_files(Path(prefix)))
+        if device == "gpu":
+            mode = pi.PrecisionType.Half if precision == "fp16" else pi.PrecisionType.Float32
+            config.enable_use_gpu(256, 0, mode)
+            if tensorrt:
+                config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=64, min_subgraph_size=3,
+                                              precision_mode=mode, use_static=False, use_calib_mode=False)
+        else:
+            config.disable_gpu()
+            config.enable_onednn()
+            # Dynamic lengths would create a oneDNN primitive per shape; bound the cache.
+            config.set_onednn_cache_capacity(64)
+            if precision == "bf16":
+                config.enable_onednn_bfloat16()
+            config.set_cpu_math_library_num_threads(threads)
+        config.switch_ir_optim(True)
+        config.disable_glog_info()
+        self._predictor = pi.create_predictor(config)
+        self._inputs = [self._predictor.get_input_handle(n) for n in INPUT_NAMES]
+        self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray,
+                 token_type_ids: np.ndarray) -> np.ndarray:
+        for handle, array in zip(self._inputs, (input_ids, attention_mask, token_type_ids)):
+            handle.reshape(array.shape)
+            handle.copy_from_cpu(np.ascontiguousarray(array, dtype=np.int64))
+        self._predictor.run()
+        return self._output.copy_to_cpu()

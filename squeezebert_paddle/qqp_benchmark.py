@@ -1,0 +1,187 @@
+"""The framework-free half of run_qqp_paddle.py and run_qqp_torch.py: flags, data, batches, report.
+
+Both scripts parse the same flags, read and tokenize the same pairs with the same tokenizer (outside
+the timed region), batch them identically, time with the same warm-up rule and report the same
+fields, so their numbers compare like for like. Importing this imports neither framework.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data import Batch, encode_examples, make_batches, read_pairs, restore_order
+from .timing import classification_report, peak_memory_mb, summarize, time_batches, write_json_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path("data/QQP/dev.tsv")
+DEFAULT_VOCAB = ROOT.parent / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
+CPU_DEFAULT_LIMIT = 1000
+
+
+class UsageError(Exception):
+    """Bad flags or inputs: printed as one line, exit code 2."""
+
+
+def build_parser(framework: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=f"QQP inference timing in {framework}.")
+    p.add_argument("--model_type", choices=("squeezebert", "bert"), default="squeezebert")
+    p.add_argument("--model_path", type=Path,
+                   help="model directory (converted SqueezeBERT for Paddle, HF directory for torch; "
+                        "for BERT a local bert-base-uncased directory)")
+    p.add_argument("--random_init", action="store_true",
+                   help="random weights at the squeezebert-uncased / bert-base-uncased configuration, "
+                        "for timing without weights (2-label classifier head)")
+    p.add_argument("--vocab", type=Path, default=Path(os.environ.get("SQUEEZEBERT_VOCAB", DEFAULT_VOCAB)),
+                   help="vocab.txt when the model directory has none (e.g. with --random_init)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (default: all cores)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--data_path", type=Path, default=DEFAULT_DATA,
+                   help="GLUE QQP TSV (dev.tsv) or JSON lines with sentence1, sentence2[, label]")
+    p.add_argument("--limit", type=int, help=f"first N pairs (default: {CPU_DEFAULT_LIMIT} on cpu, all on gpu)")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--max_seq_len", type=int, default=128)
+    p.add_argument("--sort_by_length", action="store_true", help="batch pairs of similar length together")
+    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up batches")
+    p.add_argument("--output_json", type=Path, help="also write the report here")
+    p.add_argument("--no_progress", action="store_true")
+    return p
+
+
+def check_args(args) -> None:
+    if args.model_path is None and not args.random_init:
+        raise UsageError("give --model_path DIR, or --random_init to time random weights")
+    if args.model_path is not None and not args.model_path.is_dir():
+        raise UsageError(f"--model_path {args.model_path}: no such directory (convert one with "
+                         f"`python convert_torch_to_paddle.py`, or use --random_init)")
+    for name in ("batch_size", "max_seq_len", "threads"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.precision == "fp16" and args.device == "cpu":
+        raise UsageError("--precision fp16 needs --device gpu; on CPU use fp32 or bf16")
+    if args.precision == "bf16" and args.device == "cpu" and not cpu_has_bf16():
+        raise UsageError("--precision bf16: this CPU has neither AMX nor AVX-512 BF16; use fp32")
+    if args.limit is None and args.device == "cpu":
+        args.limit = CPU_DEFAULT_LIMIT
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in (" amx_bf16", " avx512_bf16"))
+
+
+@dataclass
+class Workload:
+    batches: list[Batch]
+    labels: np.ndarray | None
+    examples: int
+    skipped: int
+    tokens: int
+
+
+def load_workload(args, tokenizer) -> Workload:
+    """Read, tokenize and batch the pairs; all before any clock starts."""
+    path = args.data_path
+    if not path.is_file():
+        hint = (" (the default; download GLUE QQP to data/QQP/ or pass --data_path, e.g. "
+                "../shared/data/qqp/qqp_pairs.jsonl)") if path == DEFAULT_DATA else ""
+        raise UsageError(f"--data_path {path}: file not found{hint}")
+    try:
+        examples, skipped = read_pairs(path)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    examples = examples[:args.limit] if args.limit else examples
+    encoded = encode_examples(tokenizer, examples, args.max_seq_len)
+    labels = None
+    if all(e.label is not None for e in examples):
+        labels = np.array([int(e.label) for e in examples], dtype=np.int64)
+    batches = make_batches(encoded, args.batch_size, tokenizer.pad_token_id, args.sort_by_length)
+    tokens = int(sum(len(ids) for ids, _ in encoded))
+    return Workload(batches, labels, len(examples), skipped, tokens)
+
+
+def tokenizer_for(args):
+    from .tokenizer import SqueezeBertTokenizer
+    if args.model_path is not None and (args.model_path / "vocab.txt").is_file():
+        return SqueezeBertTokenizer.from_pretrained(args.model_path)
+    if not args.vocab.is_file():
+        raise UsageError(f"--vocab {args.vocab}: not found; pass the uncased WordPiece vocab.txt")
+    # bert-base-uncased and SqueezeBERT share this uncased WordPiece vocabulary.
+    return SqueezeBertTokenizer(args.vocab)
+
+
+def run(args, workload: Workload, forward, sync=None) -> dict:
+    """Time `forward(batch) -> logits or None` over the workload; return the report fields."""
+    outputs, seconds = time_batches(forward, workload.batches, warmup=args.warmup, sync=sync,
+                                    progress=not args.no_progress, desc="qqp")
+    report = summarize(seconds, workload.examples, workload.tokens)
+    report["skipped_rows"] = workload.skipped
+    report["peak_memory_mb"] = peak_memory_mb()
+    if outputs and outputs[0] is not None:
+        logits = restore_order(workload.batches, outputs)
+        report["predictions"] = logits.argmax(-1).tolist()
+        report["logits"] = logits.tolist()
+        if workload.labels is not None and logits.shape[-1] == 2:
+            report.update(classification_report(np.asarray(report["predictions"]), workload.labels))
+    return report
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def common_fields(args, framework: str, versions: dict, backend: str) -> dict:
+    return {"framework": framework, "versions": {"python": platform.python_version(), **versions},
+            "device": args.device, "cpu": cpu_name(),
+            "threads": args.threads, "backend": backend, "precision": args.precision,
+            "model_type": args.model_type, "model_path": str(args.model_path) if args.model_path else None,
+            "random_init": args.random_init, "batch_size": args.batch_size,
+            "max_seq_len": args.max_seq_len, "sort_by_length": args.sort_by_length,
+            "warmup_batches": args.warmup, "data_path": str(args.data_path)}
+
+
+def print_report(report: dict) -> None:
+    skip = {"predictions", "logits", "versions"}
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        if key in skip:
+            continue
+        if isinstance(value, float):
+            value = f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+        print(f"{key:<{width}}  {value}")
+    print(f"{'versions':<{width}}  " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
+    if report.get("random_init"):
+        print("NOTE: random weights (--random_init): timings are real, predictions are meaningless")
+
+
+def finish(args, report: dict) -> None:
+    print_report(report)
+    if args.output_json:
+        write_json_atomic(args.output_json, report)
+        print(f"report written to {args.output_json}")
+
+
+def main_guard(main) -> int:
+    """Run a script's main; expected failures end as one line on stderr and exit code 2."""
+    try:
+        return main() or 0
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
