@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .flops import BERT_BASE, SQUEEZEBERT, workload_flops
 from .data import Batch, encode_examples, make_batches, read_pairs, restore_order
 from .timing import classification_report, peak_memory_mb, summarize, time_batches, write_json_atomic
 
@@ -44,7 +45,8 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--data_path", type=Path, default=DEFAULT_DATA,
                    help="GLUE QQP TSV (dev.tsv) or JSON lines with sentence1, sentence2[, label]")
-    p.add_argument("--limit", type=int, help=f"first N pairs (default: {CPU_DEFAULT_LIMIT} on cpu, all on gpu)")
+    p.add_argument("--limit", type=int,
+                   help=f"first N pairs; 0 = all (default: {CPU_DEFAULT_LIMIT} on cpu, all on gpu)")
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--max_seq_len", type=int, default=128)
     p.add_argument("--sort_by_length", action="store_true", help="batch pairs of similar length together")
@@ -63,8 +65,8 @@ def check_args(args) -> None:
     for name in ("batch_size", "max_seq_len", "threads"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be at least 1")
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit must be at least 1")
+    if args.limit is not None and args.limit < 0:
+        raise UsageError("--limit must be 0 (all pairs) or more")
     if args.precision == "fp16" and args.device == "cpu":
         raise UsageError("--precision fp16 needs --device gpu; on CPU use fp32 or bf16")
     if args.precision == "bf16" and args.device == "cpu" and not cpu_has_bf16():
@@ -126,6 +128,10 @@ def run(args, workload: Workload, forward, sync=None) -> dict:
     outputs, seconds = time_batches(forward, workload.batches, warmup=args.warmup, sync=sync,
                                     progress=not args.no_progress, desc="qqp")
     report = summarize(seconds, workload.examples, workload.tokens)
+    shape = SQUEEZEBERT if args.model_type == "squeezebert" else BERT_BASE
+    gflop = workload_flops(shape, [b.input_ids.shape for b in workload.batches]) / 1e9
+    report["gflop"] = gflop
+    report["gflop_per_second"] = gflop / report["seconds"]
     report["skipped_rows"] = workload.skipped
     report["peak_memory_mb"] = peak_memory_mb()
     if outputs and outputs[0] is not None:

@@ -1,0 +1,150 @@
+"""Side-by-side QQP inference benchmark: Paddle backends and precisions against PyTorch, SqueezeBERT
+against BERT-base, on the same pairs, batches and weights, in one run. Prints a Markdown table.
+
+    python bench/bench_qqp.py                                  # the issue's CPU workload
+    python bench/bench_qqp.py --full                           # + whole-file passes, sorted by length
+    python bench/bench_qqp.py --rows paddle-inference-fp32,torch-eager-fp32 --limit 200
+
+Every row is a separate process of run_qqp_paddle.py / run_qqp_torch.py (one framework per process).
+SqueezeBERT rows load the same converted checkpoint (--model_dir, default models/squeezebert-mnli,
+made by `python convert_torch_to_paddle.py --demo` when you have no real weights); BERT rows use
+random bert-base-uncased weights, so only their speed is compared.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs.jsonl"
+
+# name -> (script, model, extra flags)
+ROWS = {
+    "torch-eager-fp32": ("torch", "squeezebert", []),
+    "torch-autocast-bf16": ("torch", "squeezebert", ["--precision", "bf16"]),
+    "torch-compile-fp32": ("torch", "squeezebert", ["--compile"]),
+    "paddle-dygraph-fp32": ("paddle", "squeezebert", ["--backend", "dygraph"]),
+    "paddle-inference-fp32": ("paddle", "squeezebert", []),
+    "paddle-inference-bf16": ("paddle", "squeezebert", ["--precision", "bf16"]),
+    "bert-torch-eager-fp32": ("torch", "bert", []),
+    "bert-paddle-inference-fp32": ("paddle", "bert", []),
+    "bert-paddle-inference-bf16": ("paddle", "bert", ["--precision", "bf16"]),
+}
+DEFAULT_ROWS = [r for r in ROWS if r != "torch-compile-fp32"]
+BASELINE = "torch-eager-fp32"
+
+
+def run_row(name: str, args) -> dict:
+    script, model, extra = ROWS[name]
+    out = Path(tempfile.mkdtemp(prefix="bench_qqp_")) / f"{name}.json"
+    cmd = [sys.executable, str(ROOT / f"run_qqp_{script}.py"), "--data_path", str(args.data_path),
+           "--batch_size", str(args.batch_size), "--max_seq_len", str(args.max_seq_len),
+           "--threads", str(args.threads), "--device", args.device, "--output_json", str(out),
+           "--no_progress", "--model_type", model, *extra]
+    cmd += ["--limit", str(args.limit)]
+    cmd += ["--sort_by_length"] if args.sort_by_length else []
+    cmd += ["--random_init"] if model == "bert" else ["--model_path", str(args.model_dir)]
+    print(f"[{name}] {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        print(f"[{name}] FAILED: {tail}", file=sys.stderr)
+        return {"error": tail}
+    return json.loads(out.read_text())
+
+
+def peak(threads: int) -> dict:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "peak_matmul.py"), "--threads", str(threads)],
+                          capture_output=True, text=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def agreement(row: dict, base: dict) -> str:
+    if "logits" not in row or "logits" not in base or row.get("model_type") != base.get("model_type"):
+        return "-"
+    a, b = np.asarray(row["logits"]), np.asarray(base["logits"])
+    same = float(np.mean(a.argmax(-1) == b.argmax(-1))) * 100
+    return f"{same:.1f}% (max logit diff {np.abs(a - b).max():.1e})"
+
+
+def table(results: dict, peaks: dict) -> str:
+    base = results.get(BASELINE, {})
+    lines = ["| row | backend | precision | model | examples/s | vs torch fp32 | GFLOP/s | % of peak | "
+             "predictions identical to torch fp32 |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        if "error" in r:
+            lines.append(f"| {name} | failed: {r['error']} | | | | | | | |")
+            continue
+        ratio = r["examples_per_second"] / base["examples_per_second"] if "examples_per_second" in base else float("nan")
+        prec_peak = peaks.get("bf16" if r["precision"] == "bf16" else "fp32", 0.0)
+        pct = 100 * r["gflop_per_second"] / prec_peak if prec_peak else float("nan")
+        lines.append(f"| {name} | {r['framework']} {r['backend']} | {r['precision']} | {r['model_type']} | "
+                     f"{r['examples_per_second']:.1f} | {ratio:.2f}x | {r['gflop_per_second']:.1f} | "
+                     f"{pct:.0f}% | {agreement(r, base)} |")
+    return "\n".join(lines)
+
+
+def ratio_lines(results: dict) -> list[str]:
+    def eps(name):
+        return results.get(name, {}).get("examples_per_second")
+    pairs = [("paddle-inference-fp32", "torch-eager-fp32"), ("paddle-inference-bf16", "torch-eager-fp32"),
+             ("paddle-inference-bf16", "torch-autocast-bf16"),
+             ("paddle-inference-fp32", "bert-paddle-inference-fp32"),
+             ("paddle-inference-bf16", "bert-paddle-inference-bf16")]
+    return [f"- {a} / {b}: {eps(a) / eps(b):.2f}x" for a, b in pairs if eps(a) and eps(b)]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_dir", type=Path, default=ROOT / "models" / "squeezebert-mnli")
+    p.add_argument("--data_path", type=Path, default=DATA)
+    p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated, from {', '.join(ROWS)}")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--max_seq_len", type=int, default=128)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--sort_by_length", action="store_true")
+    p.add_argument("--full", action="store_true",
+                   help="also time whole-file passes (all pairs, --sort_by_length) for the Paddle rows")
+    p.add_argument("--output_json", type=Path)
+    args = p.parse_args()
+    if not (args.model_dir / "model_state.pdparams").is_file():
+        sys.exit(f"error: {args.model_dir} is not a converted model directory; run "
+                 f"`python convert_torch_to_paddle.py --demo` first (or pass --model_dir)")
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        sys.exit(f"error: unknown --rows {unknown}; choose from {', '.join(ROWS)}")
+    peaks = peak(args.threads) if args.device == "cpu" else {}
+    results = {name: run_row(name, args) for name in rows}
+    print(f"\nQQP pairs: first {args.limit} of {args.data_path.name}, batch {args.batch_size}, max_seq_len "
+          f"{args.max_seq_len}, {'sorted' if args.sort_by_length else 'unsorted'}, {args.threads} threads, "
+          f"{args.device}; matmul peak fp32 {peaks.get('fp32', 0):.0f} GFLOP/s, bf16 {peaks.get('bf16', 0):.0f} GFLOP/s\n")
+    print(table(results, peaks))
+    print("\n" + "\n".join(ratio_lines(results)))
+    full = {}
+    if args.full:
+        args.limit, args.sort_by_length = 0, True
+        for name in ("paddle-inference-bf16", "paddle-inference-fp32", "torch-eager-fp32"):
+            full[name] = run_row(name, args)
+        print(f"\nWhole file ({args.data_path.name}, sorted by length):")
+        for name, r in full.items():
+            if "error" not in r:
+                print(f"- {name}: {r['examples']} pairs in {r['seconds']:.1f} s ({r['examples_per_second']:.1f}/s)")
+    if args.output_json:
+        from squeezebert_paddle.timing import write_json_atomic
+        strip = lambda r: {k: v for k, v in r.items() if k not in ("logits", "predictions")}  # noqa: E731
+        write_json_atomic(args.output_json, {"peaks": peaks, "rows": {k: strip(v) for k, v in results.items()},
+                                             "full": {k: strip(v) for k, v in full.items()}})
+
+
+if __name__ == "__main__":
+    main()
