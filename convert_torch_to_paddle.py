@@ -85,7 +85,8 @@ def convert(model_dir: Path, output_dir: Path | None, progress: bool) -> None:
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = lambda items: tqdm(items, desc=model_dir.name, unit="tensor", leave=False)  # noqa: E731
+        bar = lambda items: tqdm(items, desc=model_dir.name, unit="tensor", leave=False,  # noqa: E731
+                                 disable=None)   # no bar when stderr is not a terminal (logs, pipes)
     start = time.perf_counter()
     report = convert_hf_dir(model_dir, output_dir, progress=bar)
     note = " [RANDOM demo weights]" if (model_dir / "RANDOM_WEIGHTS.txt").is_file() else ""

@@ -243,6 +243,9 @@ def _read_safetensors(paths) -> dict[str, np.ndarray]:
         except FileNotFoundError:
             raise ConversionError(f"{path}: shard listed in the index is missing") from None
         except Exception as err:  # safetensors raises its own error types for corrupt headers/data
+            if "bfloat16" in str(err):   # a valid file numpy cannot hold: not "corrupt"
+                raise ConversionError(f"{path}: holds bfloat16 tensors, which numpy cannot hold; save "
+                                      f"the checkpoint in float32 or float16") from None
             raise ConversionError(f"{path}: unreadable safetensors file ({err}); the file is truncated "
                                   f"or corrupt, download it again") from None
     return state

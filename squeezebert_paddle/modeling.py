@@ -67,6 +67,17 @@ def extended_attention_mask(attention_mask, dtype):
     return (1.0 - keep) * paddle.finfo(dtype).min
 
 
+def _cross_entropy(logits, labels):
+    """Mean cross-entropy over the labels that are not -100, as torch's CrossEntropyLoss (HF's loss).
+
+    Paddle 3.3's F.cross_entropy(reduction="mean") with a negative ignore_index divides by the count
+    of ALL labels, ignored ones included, so the mean is taken here over the kept labels.
+    """
+    labels = labels.astype("int64")
+    losses = F.cross_entropy(logits, labels, ignore_index=-100, reduction="none")
+    return losses.sum() / (labels != -100).astype(losses.dtype).sum()
+
+
 # ---------------------------------------------------------------------------------------------
 # Building blocks
 
@@ -186,7 +197,10 @@ class SqueezeBertModule(nn.Layer):
 
     def __init__(self, config: SqueezeBertConfig):
         super().__init__()
-        h, i, eps = config.hidden_size, config.intermediate_size, config.layer_norm_eps
+        # HF's (and PaddleNLP's) encoder LayerNorms are SqueezeBertLayerNorm(cout) with its default
+        # eps=1e-12, whatever config.layer_norm_eps says (that one only reaches the embedding and
+        # MLM-transform LayerNorms).
+        h, i, eps = config.hidden_size, config.intermediate_size, 1e-12
         p = config.hidden_dropout_prob
         self.attention = SqueezeBertSelfAttention(config)
         self.post_attention = ConvDropoutLayerNorm(h, h, config.post_attention_groups, p, eps)
@@ -328,7 +342,7 @@ class SqueezeBertForSequenceClassification(SqueezeBertPreTrainedModel):
         if self.num_labels == 1:
             loss = F.mse_loss(logits.squeeze(-1), labels.astype(logits.dtype).reshape([-1]))
         else:
-            loss = F.cross_entropy(logits, labels.reshape([-1]).astype("int64"))
+            loss = _cross_entropy(logits, labels.reshape([-1]))
         return loss, logits
 
 
@@ -349,8 +363,7 @@ class SqueezeBertForTokenClassification(SqueezeBertPreTrainedModel):
         logits = self.classifier(self.dropout(sequence))
         if labels is None:
             return logits
-        loss = F.cross_entropy(logits.reshape([-1, self.num_labels]), labels.reshape([-1]).astype("int64"),
-                               ignore_index=-100)
+        loss = _cross_entropy(logits.reshape([-1, self.num_labels]), labels.reshape([-1]))
         return loss, logits
 
 
@@ -398,7 +411,7 @@ class SqueezeBertForMultipleChoice(SqueezeBertPreTrainedModel):
         logits = self.classifier(self.dropout(pooled)).reshape([-1, num_choices])
         if labels is None:
             return logits
-        return F.cross_entropy(logits, labels.reshape([-1]).astype("int64")), logits
+        return _cross_entropy(logits, labels.reshape([-1])), logits
 
 
 class SqueezeBertLMPredictionHead(nn.Layer):
@@ -436,8 +449,7 @@ class SqueezeBertForMaskedLM(SqueezeBertPreTrainedModel):
         scores = self.cls.predictions(sequence)
         if labels is None:
             return scores
-        loss = F.cross_entropy(scores.reshape([-1, scores.shape[-1]]), labels.reshape([-1]).astype("int64"),
-                               ignore_index=-100)
+        loss = _cross_entropy(scores.reshape([-1, scores.shape[-1]]), labels.reshape([-1]))
         return loss, scores
 
 
