@@ -85,6 +85,9 @@ class SqueezeBertConfig:
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"config: {name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0 < self.layer_norm_eps <= 1e-3:
+            raise ConfigError(f"config: layer_norm_eps {self.layer_norm_eps} must be in (0, 1e-3] "
+                              f"(Paddle's layer_norm rejects larger values)")
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ConfigError(f"config: pad_token_id {self.pad_token_id} is outside the vocabulary "
                               f"(vocab_size {self.vocab_size})")

@@ -259,10 +259,13 @@ class SqueezeBertPreTrainedModel(nn.Layer):
         super().__init__()
         self.config = config
 
-    def init_weights(self):
-        """Normal(0, initializer_range) weights, zero biases, unit LayerNorms (HF's scheme)."""
+    def init_weights(self, *parts):
+        """Normal(0, initializer_range) weights, zero biases, unit LayerNorms (HF's scheme), for the
+        whole model or, when given, only `parts` (a head's own layers: the encoder did its own)."""
         std = self.config.initializer_range
-        for layer in self.sublayers(include_self=True):
+        layers = [l for part in parts for l in part.sublayers(include_self=True)] if parts else \
+            self.sublayers(include_self=True)
+        for layer in layers:
             if isinstance(layer, (nn.Linear, Conv1x1, nn.Embedding)):
                 layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape).astype(layer.weight.dtype))
                 if getattr(layer, "bias", None) is not None:
@@ -270,8 +273,9 @@ class SqueezeBertPreTrainedModel(nn.Layer):
             elif isinstance(layer, nn.LayerNorm):
                 layer.weight.set_value(paddle.ones_like(layer.weight))
                 layer.bias.set_value(paddle.zeros_like(layer.bias))
-        with paddle.no_grad():
-            self.base_model.embeddings.word_embeddings.weight[self.config.pad_token_id] = 0.0
+        if not parts:
+            with paddle.no_grad():
+                self.base_model.embeddings.word_embeddings.weight[self.config.pad_token_id] = 0.0
 
     @property
     def base_model(self) -> "SqueezeBertModel":
@@ -331,7 +335,7 @@ class SqueezeBertForSequenceClassification(SqueezeBertPreTrainedModel):
         self.squeezebert = SqueezeBertModel(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
+        self.init_weights(self.classifier)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
                 labels=None):
@@ -355,7 +359,7 @@ class SqueezeBertForTokenClassification(SqueezeBertPreTrainedModel):
         self.squeezebert = SqueezeBertModel(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
+        self.init_weights(self.classifier)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
                 labels=None):
@@ -374,7 +378,7 @@ class SqueezeBertForQuestionAnswering(SqueezeBertPreTrainedModel):
         super().__init__(config)
         self.squeezebert = SqueezeBertModel(config)
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
+        self.init_weights(self.qa_outputs)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
                 start_positions=None, end_positions=None):
@@ -400,7 +404,7 @@ class SqueezeBertForMultipleChoice(SqueezeBertPreTrainedModel):
         self.squeezebert = SqueezeBertModel(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, 1)
-        self.init_weights()
+        self.init_weights(self.classifier)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
                 labels=None):
@@ -441,7 +445,7 @@ class SqueezeBertForMaskedLM(SqueezeBertPreTrainedModel):
         self.cls = nn.Layer()
         self.cls.predictions = SqueezeBertLMPredictionHead(
             config, self.squeezebert.embeddings.word_embeddings)
-        self.init_weights()
+        self.init_weights(self.cls)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
                 labels=None):

@@ -24,7 +24,7 @@ with paddle.no_grad():
         outs[n] = {}
         for cn, (ids, tt, m) in cases.items():
             s, p = model(paddle.to_tensor(ids), paddle.to_tensor(tt), paddle.to_tensor(m))
-            outs[n][cn] = (s.numpy(), p.numpy(), m.astype(bool))
+            outs[n][cn] = (np.array(s.numpy(), copy=True), np.array(p.numpy(), copy=True), m.astype(bool))
         del model
 for n in names:
     row = []

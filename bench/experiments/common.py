@@ -15,12 +15,12 @@ def load_batches(n_pairs=1000):
     out, seen = [], 0
     for i in range(nb):
         ids, tt, m = z[f"ids{i}"], z[f"tt{i}"], z[f"mask{i}"]
+        if seen >= n_pairs:
+            break
         if seen + len(ids) > n_pairs:
             k = n_pairs - seen
             ids, tt, m = ids[:k], tt[:k], m[:k]
             L = int(m.sum(1).max()); ids, tt, m = ids[:, :L], tt[:, :L], m[:, :L]
-        if len(ids) == 0:
-            break
         out.append((ids, tt, m)); seen += len(ids)
     return out
 
@@ -42,12 +42,26 @@ def time_workload(run_batch, batches, passes=3, sync=lambda: None):
     n = sum(len(b[0]) for b in batches)
     res = []
     for p in range(passes):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         for ids, tt, m in batches:
             run_batch(ids, tt, m)
         sync()
-        res.append(n / (time.perf_counter() - t0))
+        dt = time.perf_counter() - t0
+        res.append(n / dt)
+        CPU_SHARE.append((_cpu() - c0) / dt / 2)
     return res
+
+
+CPU_SHARE = []   # per timed pass: process CPU seconds / (wall seconds * 2 cores); < ~0.9 means contention
+
+
+def _cpu():
+    t = os.times()
+    return t.user + t.system
+
+
+def cpu_share():
+    return [round(x, 2) for x in CPU_SHARE]
 
 
 def time_fixed(run_batch, batch, iters=8, warm=2):
@@ -61,7 +75,8 @@ def time_fixed(run_batch, batch, iters=8, warm=2):
 
 def emit(record):
     """One JSON line per measurement, appended to _cache/results.jsonl and printed."""
-    record = dict(record, t=time.strftime("%H:%M:%S"))
+    record = dict(record, t=time.strftime("%H:%M:%S"), cpu_share=cpu_share(),
+                  loadavg=float(open("/proc/loadavg").read().split()[0]))
     line = json.dumps(record)
     print("RESULT", line, flush=True)
     with open(os.path.join(CACHE, "results.jsonl"), "a") as f:

@@ -13,6 +13,10 @@ All forms: forward(input_ids, token_type_ids, attention_mask) -> (sequence_outpu
   E        D but attention through F.scaled_dot_product_attention ([B, L, H, D] layout, additive mask)
   F        dense: every grouped conv as one F.linear with a block-diagonal weight (3.2x the FLOPs, 0 transposes)
   G        D, but grouped convs as g separate F.linear on column slices + concat (fc-fusable in inference)
+  VG       V with G's split grouped convs
+  G2       grouped convs as per-group 2-D F.linear on column slices, no stack between inter/output (fc fusable)
+  H        G2 but Q/K/V by one head-major broadcast bmm [1,B,4,1,L,192]@[3,1,4,3,192,64] -> [3,B,12,L,64]
+  VG2/VH   varlen versions of G2 / H (x gathered back to the padded grid only as the QKV input)
   V        "varlen": D computed only on the real (non-pad) tokens: ids gathered by nonzero(mask); per-token
            ops (all convs, LN, gelu) run on T real tokens, only Q/K/V are gathered back to the padded
            [B, L] grid for attention. Sequence output at pad positions is 0 (HF has garbage there).
@@ -266,10 +270,10 @@ class FormVarlen(nn.Layer):
     """Per-token work on real tokens only. tok = nonzero(mask) (T rows); pad2tok maps every padded slot
     (b, l) to a real-token row (pads -> the previous real token: any finite value is fine since the
     additive mask zeroes them in softmax)."""
-    def __init__(self, w, attn="matmul"):
+    def __init__(self, w, attn="matmul", gmode="bmm"):
         super().__init__()
         self.emb = Embeddings(w); self.pool = Pooler(w)
-        self.layers = nn.LayerList([FusedLayer(w, l, attn, "bmm") for l in range(LAYERS)])
+        self.layers = nn.LayerList([FusedLayer(w, l, attn, gmode) for l in range(LAYERS)])
         self.attn = attn
 
     def forward(self, ids, tt, mask):
@@ -294,6 +298,94 @@ class FormVarlen(nn.Layer):
             ctx = lay.attention(t[0], t[1], t[2], m).reshape([-1, H])                # [B*L, C]
             x = lay.ffn(x, paddle.gather(ctx, tok))                                  # [T, C]
         # back to padded [B, L, C] with zeros at pads
+        seq = paddle.scatter(paddle.zeros([B * L, H], x.dtype), tok, x).reshape([B, L, H])
+        return seq, self.pool(seq[:, 0])
+
+
+# ----------------------------------------------------------------------------------------------- G2 / H
+class SplitLayer(nn.Layer):
+    """Grouped convs as per-group 2-D F.linear on column slices (oneDNN fc: bias+gelu fused), no stack.
+    qkv: 'split' -> per-group F.linear [N,192]x[192,576], stack, 6-D transpose (like G)
+         'head'  -> head-major broadcast bmm: x [B,4,L,192] (1 small transpose) @ W [3,1,4,3,192,64]
+                    -> [3,B,4,3,L,64] = q,k,v [B,12,L,64] directly (no transpose of the outputs)."""
+    def __init__(self, w, l, qkv="split"):
+        super().__init__()
+        p = f"encoder.layers.{l}."
+        self.qkv_mode = qkv
+        sc = 1.0 / math.sqrt(HEAD_DIM)
+        g = G_QKV; og = H // g
+        wq = grouped_w(w[p + "attention.query.weight"], g) * sc
+        wk = grouped_w(w[p + "attention.key.weight"], g); wv = grouped_w(w[p + "attention.value.weight"], g)
+        bq = w[p + "attention.query.bias"].reshape(g, og) * sc
+        bk = w[p + "attention.key.bias"].reshape(g, og); bv = w[p + "attention.value.bias"].reshape(g, og)
+        if qkv == "head":
+            W = np.stack([wq, wk, wv])                                   # [3, 4, 192, 192(h3,d)]
+            W = W.reshape(3, g, og, 3, HEAD_DIM).transpose(0, 1, 3, 2, 4)  # [3, 4, 3, 192, 64]
+            self.wqkv = P(W[:, None])                                     # [3, 1, 4, 3, 192, 64]
+            bb = np.stack([bq, bk, bv]).reshape(3, g, 3, 1, HEAD_DIM)
+            self.bqkv = P(bb[:, None])                                    # [3, 1, 4, 3, 1, 64]
+        else:
+            self.wqkv = P(np.concatenate([wq, wk, wv], axis=2))          # [4, 192, 576]
+            self.bqkv = P(np.concatenate([bq, bk, bv], axis=1))          # [4, 576]
+        self.wp = P(w[p + "post_attention.conv1d.weight"][:, :, 0].T); self.bp = P(w[p + "post_attention.conv1d.bias"])
+        self.wi = P(grouped_w(w[p + "intermediate.conv1d.weight"], G_INT)); self.bi = P(w[p + "intermediate.conv1d.bias"].reshape(G_INT, -1))
+        self.wo = P(grouped_w(w[p + "output.conv1d.weight"], G_OUT)); self.bo = P(w[p + "output.conv1d.bias"].reshape(G_OUT, -1))
+        self.l1w = P(w[p + "post_attention.layernorm.weight"]); self.l1b = P(w[p + "post_attention.layernorm.bias"])
+        self.l2w = P(w[p + "output.layernorm.weight"]); self.l2b = P(w[p + "output.layernorm.bias"])
+
+    def qkv(self, x, B, L):   # x [N, C] -> q, k, v [B, 12, L, 64]
+        if self.qkv_mode == "head":
+            xh = x.reshape([B, L, G_QKV, H // G_QKV]).transpose([0, 2, 1, 3]).unsqueeze([0, 3])  # [1,B,4,1,L,192]
+            t = (paddle.matmul(xh, self.wqkv) + self.bqkv).reshape([3, B, HEADS, L, HEAD_DIM])
+        else:
+            c = H // G_QKV
+            qkv = paddle.stack([F.linear(x[:, k * c:(k + 1) * c], self.wqkv[k], self.bqkv[k]) for k in range(G_QKV)])
+            t = qkv.reshape([G_QKV, B, L, 3, 3, HEAD_DIM]).transpose([3, 1, 0, 4, 2, 5]).reshape([3, B, HEADS, L, HEAD_DIM])
+        return t[0], t[1], t[2]
+
+    def ffn(self, x, ctx):
+        y = F.layer_norm(F.linear(ctx, self.wp, self.bp) + x, [H], self.l1w, self.l1b, EPS)
+        c = H // G_INT
+        hs = [F.gelu(F.linear(y[:, k * c:(k + 1) * c], self.wi[k], self.bi[k])) for k in range(G_INT)]
+        z = paddle.concat([F.linear(hs[k], self.wo[k], self.bo[k]) for k in range(G_OUT)], axis=1)
+        return F.layer_norm(z + y, [H], self.l2w, self.l2b, EPS)
+
+    def forward(self, x, mask, B, L):
+        q, k, v = self.qkv(x, B, L)
+        s = paddle.matmul(q, k, transpose_y=True) + mask
+        ctx = paddle.matmul(F.softmax(s, -1), v).transpose([0, 2, 1, 3]).reshape([-1, H])
+        return self.ffn(x, ctx)
+
+
+class FormSplit(nn.Layer):
+    def __init__(self, w, qkv="split", varlen=False):
+        super().__init__()
+        self.emb = Embeddings(w); self.pool = Pooler(w); self.varlen = varlen
+        self.layers = nn.LayerList([SplitLayer(w, l, qkv) for l in range(LAYERS)])
+
+    def forward(self, ids, tt, mask):
+        shp = paddle.shape(ids); B, L = shp[0], shp[1]
+        m = ext_mask(mask)
+        if not self.varlen:
+            x = self.emb(ids, tt).reshape([-1, H])
+            for lay in self.layers:
+                x = lay(x, m, B, L)
+            seq = x.reshape([B, L, H])
+            return seq, self.pool(seq[:, 0])
+        mflat = mask.reshape([-1])
+        tok = paddle.nonzero(mflat).reshape([-1])
+        pad2tok = paddle.clip(paddle.cumsum(mflat, axis=0) - 1, min=0)
+        pos = paddle.arange(L, dtype="int64").unsqueeze(0).expand([B, L]).reshape([-1])
+        e = self.emb
+        x = (F.embedding(paddle.gather(ids.reshape([-1]), tok), e.word)
+             + F.embedding(paddle.gather(pos, tok), e.pos)
+             + F.embedding(paddle.gather(tt.reshape([-1]), tok), e.ttype))
+        x = F.layer_norm(x, [H], e.ln_w, e.ln_b, EPS)                                 # [T, C]
+        for lay in self.layers:
+            q, k, v = lay.qkv(paddle.gather(x, pad2tok), B, L)                          # padded grid for attention
+            s = paddle.matmul(q, k, transpose_y=True) + m
+            ctx = paddle.matmul(F.softmax(s, -1), v).transpose([0, 2, 1, 3]).reshape([-1, H])
+            x = lay.ffn(x, paddle.gather(ctx, tok))
         seq = paddle.scatter(paddle.zeros([B * L, H], x.dtype), tok, x).reshape([B, L, H])
         return seq, self.pool(seq[:, 0])
 
@@ -348,7 +440,12 @@ def build(name, w):
         "G": lambda: FormFused(w, "matmul", "split"),
         "V": lambda: FormVarlen(w, "matmul"),
         "VE": lambda: FormVarlen(w, "sdpa"),
+        "VG": lambda: FormVarlen(w, "matmul", "split"),
+        "G2": lambda: FormSplit(w, "split"),
+        "H": lambda: FormSplit(w, "head"),
+        "VG2": lambda: FormSplit(w, "split", varlen=True),
+        "VH": lambda: FormSplit(w, "head", varlen=True),
     }[name]()
 
 
-ALL = ["A", "B", "C", "D", "E", "F", "G", "V", "VE"]
+ALL = ["A", "B", "C", "D", "E", "F", "G", "V", "VE", "VG", "G2", "H", "VG2", "VH"]
