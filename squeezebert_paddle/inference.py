@@ -7,6 +7,7 @@ config and the model code; any change to those re-exports.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -29,20 +30,22 @@ PREFIX = "model"
 class PairClassifier(nn.Layer):
     """What gets exported: logits for a classification model, pooled output for a bare encoder."""
 
-    def __init__(self, model):
+    def __init__(self, model, pack_tokens: bool = True):
         super().__init__()
         self.model = model
+        model.base_model.pack_tokens = pack_tokens     # skip the padding: see SqueezeBertModel
 
     def forward(self, input_ids, attention_mask, token_type_ids):
         out = self.model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
         return out[1] if isinstance(out, tuple) else out
 
 
-def export(model, out_dir: str | Path) -> Path:
+def export(model, out_dir: str | Path, pack_tokens: bool = True) -> Path:
     """Trace `model` (eval mode) to a static program with dynamic batch and length; returns prefix."""
-    model.eval()
+    model = copy.deepcopy(model).eval()
+    modeling.freeze_derived_weights(model)
     spec = [InputSpec([None, None], "int64", name) for name in INPUT_NAMES]
-    static = paddle.jit.to_static(PairClassifier(model), input_spec=spec, full_graph=True)
+    static = paddle.jit.to_static(PairClassifier(model, pack_tokens), input_spec=spec, full_graph=True)
     prefix = Path(out_dir) / PREFIX
     paddle.jit.save(static, str(prefix))
     return prefix
@@ -106,6 +109,8 @@ class Predictor:
             config.set_onednn_cache_capacity(64)
             if precision == "bf16":
                 config.enable_onednn_bfloat16()
+                # This fuse fails on the bf16 graph ("Broadcast dimension mismatch") in Paddle 3.3.
+                config.delete_pass("operator_reshape_onednn_fuse_pass")
             config.set_cpu_math_library_num_threads(threads)
         config.switch_ir_optim(True)
         config.disable_glog_info()

@@ -95,16 +95,31 @@ class Conv1x1(nn.Layer):
         self.weight = self.create_parameter([cout, cin // groups, 1])
         self.bias = self.create_parameter([cout], is_bias=True)
 
+    def grouped_weight(self):
+        """[g, C_in/g, C_out/g] (for g = 1: [C_in, C_out]): the matrices of `x_g @ w_g`."""
+        frozen = self._parameters.get("frozen_weight")
+        if frozen is not None:
+            return frozen
+        g = self.groups
+        if g == 1:
+            return self.weight.squeeze(-1).t()
+        return self.weight.reshape([g, self.cout // g, self.cin // g]).transpose([0, 2, 1])
+
+    def grouped_bias(self):
+        return self.bias.reshape([self.groups, 1, self.cout // self.groups])
+
     def forward(self, x):
         g = self.groups
         if g == 1:
-            return paddle.matmul(x, self.weight.squeeze(-1), transpose_y=True) + self.bias
+            return paddle.matmul(x, self.grouped_weight()) + self.bias
         batch_shape = x.shape[:-1]
-        xg = x.reshape([-1, g, self.cin // g]).transpose([1, 0, 2])          # [g, B*L, Cin/g]
-        wg = self.weight.reshape([g, self.cout // g, self.cin // g])          # [g, Cout/g, Cin/g]
-        yg = paddle.matmul(xg, wg, transpose_y=True)                          # [g, B*L, Cout/g]
-        y = yg.transpose([1, 0, 2]).reshape([*batch_shape, self.cout])
-        return y + self.bias
+        y = paddle.matmul(group_major(x, g), self.grouped_weight())           # [g, B*L, Cout/g]
+        return y.transpose([1, 0, 2]).reshape([*batch_shape, self.cout]) + self.bias
+
+
+def group_major(x, groups: int):
+    """[N, C] -> [groups, N, C/groups]: the channel groups of every row, one matrix per group."""
+    return x.reshape([-1, groups, x.shape[-1] // groups]).transpose([1, 0, 2])
 
 
 class SqueezeBertEmbeddings(nn.Layer):
@@ -159,12 +174,46 @@ class SqueezeBertSelfAttention(nn.Layer):
         q = self._split_heads(self.query(hidden_states))                     # [B, nh, L, d]
         k = self._split_heads(self.key(hidden_states))
         v = self._split_heads(self.value(hidden_states))
+        return self.attend(q, k, v, attention_bias, output_attentions)
+
+    def attend(self, q, k, v, attention_bias, output_attentions=False):
+        """q, k, v [B, nh, L, d] -> context [B, L, H] (and the scores when asked for)."""
         scores = paddle.matmul(q, k, transpose_y=True) / math.sqrt(self.head_size)
         scores = scores + attention_bias
         probs = self.dropout(F.softmax(scores, axis=-1))
         context = paddle.matmul(probs, v).transpose([0, 2, 1, 3])             # [B, L, nh, d]
         context = context.reshape([context.shape[0], context.shape[1], -1])
         return (context, scores) if output_attentions else (context, None)
+
+    def fuses_qkv(self) -> bool:
+        g = self.query.groups
+        return g > 1 and self.key.groups == g and self.value.groups == g and self.num_heads % g == 0
+
+    def fused_qkv(self):
+        """Q, K, V weights side by side per group: [g, H/g, 3H/g] and bias [g, 1, 3H/g]."""
+        if "frozen_qkv_weight" in self._parameters:
+            return self.frozen_qkv_weight, self.frozen_qkv_bias
+        convs = (self.query, self.key, self.value)
+        return (paddle.concat([c.grouped_weight() for c in convs], axis=-1),
+                paddle.concat([c.grouped_bias() for c in convs], axis=-1))
+
+    def packed_qkv(self, x, pad_to_token, batch, length):
+        """Real tokens x [T, H] -> q, k, v [B, nh, L, d] on the padded grid.
+
+        Padded slots take a copy of some real token (`pad_to_token`); the mask hides them. When Q, K
+        and V share their group count, the three projections are one batched product.
+        """
+        g, nh, d = self.query.groups, self.num_heads, self.head_size
+        if self.fuses_qkv():
+            w, b = self.fused_qkv()
+            qkv = paddle.gather(paddle.matmul(group_major(x, g), w) + b, pad_to_token, axis=1)
+            qkv = qkv.reshape([g, batch, length, 3, nh // g, d]).transpose([3, 1, 0, 4, 2, 5])
+        else:
+            qkv = paddle.concat([self.query(x), self.key(x), self.value(x)], axis=-1)   # [T, 3H]
+            qkv = paddle.gather(qkv, pad_to_token).reshape([batch, length, 3, nh, d])
+            qkv = qkv.transpose([2, 0, 3, 1, 4])
+        qkv = qkv.reshape([3, batch, nh, length, d])
+        return qkv[0], qkv[1], qkv[2]
 
 
 class ConvDropoutLayerNorm(nn.Layer):
@@ -211,6 +260,21 @@ class SqueezeBertModule(nn.Layer):
         context, scores = self.attention(hidden_states, attention_bias, output_attentions)
         attended = self.post_attention(context, hidden_states)
         return self.output(self.intermediate(attended), attended), scores
+
+    def forward_packed(self, x, attention_bias, tokens, pad_to_token, batch, length):
+        """The same layer on the real tokens only: x [T, H] -> [T, H] (see SqueezeBertModel)."""
+        q, k, v = self.attention.packed_qkv(x, pad_to_token, batch, length)
+        context, _ = self.attention.attend(q, k, v, attention_bias)
+        attended = self.post_attention(paddle.gather(context.reshape([-1, x.shape[-1]]), tokens), x)
+        inner, outer = self.intermediate.conv1d, self.output.conv1d
+        if inner.groups != outer.groups or inner.groups == 1:
+            return self.output(self.intermediate(attended), attended)
+        # Output group j reads exactly intermediate group j's channels: stay group-major in between.
+        h = self.intermediate.act(paddle.matmul(group_major(attended, inner.groups), inner.grouped_weight())
+                                  + inner.grouped_bias())
+        z = (paddle.matmul(h, outer.grouped_weight()) + outer.grouped_bias()).transpose([1, 0, 2])
+        z = z.reshape([-1, x.shape[-1]])
+        return self.output.layernorm(self.output.dropout(z) + attended)
 
 
 class SqueezeBertEncoder(nn.Layer):
@@ -292,7 +356,15 @@ class SqueezeBertPreTrainedModel(nn.Layer):
 
 
 class SqueezeBertModel(SqueezeBertPreTrainedModel):
-    """The bare encoder. forward -> (sequence_output [B, L, H], pooled_output [B, H])."""
+    """The bare encoder. forward -> (sequence_output [B, L, H], pooled_output [B, H]).
+
+    `pack_tokens = True` (set by the inference export) runs every per-token operation, which is
+    all but the attention products, on the real tokens only: with dynamic padding about half the
+    work of a QQP batch is padding. Outputs at real positions are unchanged (padded keys get exactly
+    zero attention weight either way); the sequence output is 0 at padded positions.
+    """
+
+    pack_tokens = False
 
     def __init__(self, config: SqueezeBertConfig):
         super().__init__(config)
@@ -313,14 +385,30 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
             bias = paddle.zeros([1, 1, 1, 1], dtype=embedding_output.dtype)
         else:
             bias = extended_attention_mask(attention_mask, embedding_output.dtype)
-        sequence_output, hidden, scores = self.encoder(
-            embedding_output, bias, output_attentions, output_hidden_states)
+        if (self.pack_tokens and attention_mask is not None and attention_mask.ndim == 2
+                and not (output_attentions or output_hidden_states)):
+            sequence_output, hidden, scores = self._encode_packed(embedding_output, attention_mask, bias)
+        else:
+            sequence_output, hidden, scores = self.encoder(
+                embedding_output, bias, output_attentions, output_hidden_states)
         outputs = (sequence_output, self.pooler(sequence_output))
         if output_hidden_states:
             outputs += (tuple(hidden),)
         if output_attentions:
             outputs += (tuple(scores),)
         return outputs
+
+
+    def _encode_packed(self, embeddings, attention_mask, bias):
+        batch, length, hidden = embeddings.shape[0], embeddings.shape[1], embeddings.shape[2]
+        keep = attention_mask.reshape([-1]).astype("int64")
+        tokens = paddle.nonzero(keep).reshape([-1])                                  # [T] grid slots
+        pad_to_token = paddle.clip(paddle.cumsum(keep, axis=0) - 1, min=0)           # slot -> row of x
+        x = paddle.gather(embeddings.reshape([-1, hidden]), tokens)
+        for layer in self.encoder.layers:
+            x = layer.forward_packed(x, bias, tokens, pad_to_token, batch, length)
+        grid = paddle.scatter(paddle.zeros([batch * length, hidden], x.dtype), tokens, x)
+        return grid.reshape([batch, length, hidden]), [], []
 
 
 class SqueezeBertForSequenceClassification(SqueezeBertPreTrainedModel):
@@ -455,6 +543,27 @@ class SqueezeBertForMaskedLM(SqueezeBertPreTrainedModel):
             return scores
         loss = _cross_entropy(scores.reshape([-1, scores.shape[-1]]), labels.reshape([-1]))
         return loss, scores
+
+
+def freeze_derived_weights(model) -> None:
+    """Store the regrouped and fused weights the fast path computes on the fly as parameters, so an
+    exported program reads them directly instead of re-deriving them on every run (which also keeps
+    oneDNN's bf16 matmuls on plain weights). For inference copies only: adds state-dict entries."""
+    def frozen(value):
+        param = paddle.create_parameter(value.shape, value.dtype)
+        param.set_value(value)
+        param.stop_gradient = True
+        return param
+
+    with paddle.no_grad():
+        for layer in model.sublayers():
+            if isinstance(layer, SqueezeBertSelfAttention) and layer.fuses_qkv():
+                w, b = layer.fused_qkv()
+                layer.add_parameter("frozen_qkv_weight", frozen(w))
+                layer.add_parameter("frozen_qkv_bias", frozen(b))
+        for layer in model.sublayers():
+            if isinstance(layer, Conv1x1):
+                layer.add_parameter("frozen_weight", frozen(layer.grouped_weight()))
 
 
 MODEL_CLASSES = {cls.__name__: cls for cls in (
