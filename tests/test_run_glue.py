@@ -1,0 +1,276 @@
+"""run_glue.py end to end on tiny models and the real GLUE samples: outputs, every task shape
+(pairs, MNLI's two dev sets, STS-B regression), flag errors, BERT through PaddleNLP, a kill during
+training, and data parallel on CPU (2 processes x 8 == 1 process x 16)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import run_glue
+from squeezebert_paddle import SqueezeBertForSequenceClassification, training
+from squeezebert_paddle.checkpoint import read_pdparams
+from test_training import TINY, subset_glue_dir, trainer_state
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def headless_dir(tmp_path_factory, vocab_file):
+    """Like squeezebert-mnli-headless: an encoder without a classifier head."""
+    import paddle
+    from squeezebert_paddle import SqueezeBertConfig, SqueezeBertModel, SqueezeBertTokenizer
+    path = tmp_path_factory.mktemp("headless")
+    paddle.seed(0)
+    with paddle.utils.unique_name.guard():
+        SqueezeBertModel(SqueezeBertConfig(**TINY)).save_pretrained(path)
+    SqueezeBertTokenizer(vocab_file).save_pretrained(path)
+    return path
+
+
+def main(argv) -> int:
+    """run_glue.main in this process (faster than a subprocess; the CLI path is the same)."""
+    return run_glue.main([str(a) for a in argv])
+
+
+def cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-u", str(ROOT / "run_glue.py"), *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def flags(model_dir, data_dir, output_dir, task, *extra):
+    return ["--task_name", task, "--model_name_or_path", str(model_dir), "--data_dir", str(data_dir),
+            "--output_dir", str(output_dir), "--device", "cpu", "--max_seq_length", "64",
+            *map(str, extra)]
+
+
+def read_tsv(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def with_test_file(src: Path, dst: Path, dev_name: str, test_name: str, columns: int, rows: int = 12) -> None:
+    """A GLUE-format test file made from dev rows (their leading columns are the test columns)."""
+    dev = read_tsv(src / dev_name)
+    (dst / test_name).write_text("".join("\t".join(r[:columns]) + "\n" for r in dev[:1 + rows]), encoding="utf-8")
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+def test_qqp_reference_command_end_to_end(tmp_path, headless_dir, glue_dir):
+    """The reference QQP command's flags, shortened, on the real QQP sample, as a subprocess."""
+    out = tmp_path / "QQP"
+    run = cli("--model_type", "squeezebert", "--model_name_or_path", headless_dir, "--task_name", "qqp",
+              "--data_dir", glue_dir / "QQP", "--batch_size", 16, "--learning_rate", 4e-5,
+              "--num_train_epochs", 5, "--max_steps", 8, "--logging_steps", 2, "--save_steps", 4,
+              "--output_dir", out, "--device", "cpu", "--lr_scheduler", 1, "--seed", 5, "--do_predict")
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = run.stderr
+    assert "newly initialised" in log and "classifier.weight" in log
+    assert "train examples 329" in log and "steps per epoch 21, total steps 8, warmup steps 0" in log
+    assert "step 2/8 | epoch 0.10 | loss " in log and "step 8/8" in log
+    args = json.loads((out / "args.json").read_text())
+    assert (args["task_name"], args["total_steps"], args["world_size"], args["eval_steps"]) == ("QQP", 8, 1, 4)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [4, 8]
+    assert {"dev/accuracy", "dev/f1", "dev/acc_and_f1", "dev/loss"} <= set(records[0])
+    for name in ("checkpoint-4", "checkpoint-8", "best", "final"):
+        model = SqueezeBertForSequenceClassification.from_pretrained(out / name)
+        assert model.classifier.weight.shape == [32, 2]
+    final = read_pdparams(out / "final" / "model_state.pdparams")
+    assert np.array_equal(final["classifier.weight"],
+                          read_pdparams(out / "checkpoint-8" / "model_state.pdparams")["classifier.weight"])
+    assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any((out / "visualdl").iterdir())
+    rows = read_tsv(out / "predictions" / "QQP.tsv")
+    assert rows[0] == ["index", "prediction"]
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(9)]
+    assert {r[1] for r in rows[1:]} <= {"0", "1"}
+
+
+def test_mnli_scores_both_dev_sets_and_writes_both_submissions(tmp_path, headless_dir, glue_dir):
+    data = tmp_path / "MNLI"
+    data.mkdir()
+    for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"):
+        (data / name).write_bytes((glue_dir / "MNLI" / name).read_bytes())
+    with_test_file(data, data, "dev_matched.tsv", "test_matched.tsv", 10)
+    with_test_file(data, data, "dev_mismatched.tsv", "test_mismatched.tsv", 10)
+    out = tmp_path / "out"
+    code = main(flags(headless_dir, data, out, "mnli", "--batch_size", 16, "--max_steps", 3,
+                               "--save_steps", 3, "--do_predict"))
+    assert code == 0
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"dev_matched/accuracy", "dev_mismatched/accuracy", "dev_matched/loss"} <= set(record)
+    assert trainer_state(out)["best_metric"] == trainer_state(out)["eval_log"][0]["dev_matched/accuracy"]
+    for name in ("MNLI-m.tsv", "MNLI-mm.tsv"):
+        rows = read_tsv(out / "predictions" / name)
+        assert rows[0] == ["index", "prediction"] and len(rows) == 2     # one test row each
+        assert rows[1][1] in ("contradiction", "entailment", "neutral")
+
+
+def test_stsb_is_regression_with_correlation_metrics(tmp_path, headless_dir, glue_dir):
+    data = subset_glue_dir(glue_dir / "STS-B", tmp_path / "STS-B", 64, 40)
+    with_test_file(data, data, "dev.tsv", "test.tsv", 9)
+    out = tmp_path / "out"
+    assert main(flags(headless_dir, data, out, "sts-b", "--batch_size", 16, "--max_steps", 4,
+                               "--save_steps", 4, "--learning_rate", 1e-3, "--do_predict")) == 0
+    record = json.loads((out / "metrics.jsonl").read_text())
+    assert {"dev/pearson", "dev/spearmanr", "dev/corr", "dev/loss"} <= set(record)
+    assert -1.0 <= record["dev/pearson"] <= 1.0
+    assert SqueezeBertForSequenceClassification.from_pretrained(out / "final").classifier.weight.shape == [32, 1]
+    rows = read_tsv(out / "predictions" / "STS-B.tsv")
+    assert len(rows) == 13 and all(len(r[1].split(".")[1]) == 3 for r in rows[1:])   # scores, 3 decimals
+
+
+def test_malformed_rows_are_skipped_and_counted(tmp_path, headless_dir, glue_dir, caplog):
+    data = subset_glue_dir(glue_dir / "RTE", tmp_path / "RTE", 40, 20)
+    with open(data / "train.tsv", "a", encoding="utf-8") as f:
+        f.write("9998\tonly two columns\n9999\tpremise\thypothesis\tmaybe\n")
+    caplog.set_level("INFO")
+    assert main(flags(headless_dir, data, tmp_path / "out", "rte", "--batch_size", 8,
+                               "--max_steps", 2, "--save_steps", 2)) == 0
+    assert f"{data / 'train.tsv'}: skipped 2 malformed rows, kept 40" in caplog.text
+    assert "train examples 40" in caplog.text
+
+
+# -- flag and data errors ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("extra,expected", [
+    (["--learning_rate", "0"], "--learning_rate must be positive"),
+    (["--warmup_steps", "5", "--warmup_proportion", "0.1"], "not both"),
+    (["--max_seq_length", "1000"], "--max_seq_length must be in 1..512"),
+    (["--hidden_dropout_prob", "1.5"], "--hidden_dropout_prob must be in [0, 1)"),
+    (["--amp"], "--amp needs --device gpu"),
+    (["--resume_from_checkpoint", "/nonexistent/checkpoint-9"], "trainer_state.json not found"),
+])
+def test_bad_flags_fail_with_one_line(tmp_path, headless_dir, glue_dir, capsys, extra, expected):
+    code = main(flags(headless_dir, glue_dir / "QQP", tmp_path / "out", "QQP", *extra))
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("run_glue.py: error: ") and expected in err and "\n" not in err
+
+
+def test_missing_data_names_the_files_without_traceback(tmp_path, headless_dir):
+    run = cli(*flags(headless_dir, tmp_path / "nowhere" / "MNLI", tmp_path / "out", "MNLI"))
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr
+    for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv", "--download"):
+        assert name in lines[0]
+
+
+def test_model_dir_and_device_problems(tmp_path, headless_dir, glue_dir, capsys):
+    import paddle
+    assert main(flags(tmp_path, glue_dir / "QQP", tmp_path / "o", "QQP")) == 2
+    assert "lacks model_config.json, model_state.pdparams, vocab.txt" in capsys.readouterr().err
+    if not paddle.is_compiled_with_cuda():
+        assert main([*flags(headless_dir, glue_dir / "QQP", tmp_path / "o", "QQP"), "--device", "gpu"]) == 2
+        assert "has no CUDA support" in capsys.readouterr().err
+    (tmp_path / "o" / "checkpoint-5").mkdir(parents=True)
+    assert main(flags(headless_dir, glue_dir / "QQP", tmp_path / "o", "QQP")) == 2
+    assert "already holds checkpoints" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        run_glue.parse_args(["--task_name", "squad", "--model_name_or_path", "m", "--output_dir", "o"])
+    assert exit_.value.code == 2 and "unknown GLUE task 'squad'" in capsys.readouterr().err
+    assert run_glue.parse_args(["--task_name", "sst2", "--model_name_or_path", "m", "--output_dir", "o"]
+                               ).task_name == "SST-2"
+
+
+def test_diverging_run_exits_with_one_line(tmp_path, headless_dir, glue_dir, capsys, monkeypatch):
+    real = training.forward
+    monkeypatch.setattr(training, "forward", lambda m, b, with_labels: (
+        (real(m, b, with_labels)[0] * float("inf"), None) if with_labels and m.training else real(m, b, with_labels)))
+    assert main(flags(headless_dir, glue_dir / "QQP", tmp_path / "o", "QQP", "--max_steps", 2)) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]      # after the run's own log lines
+    assert last == "run_glue.py: error: step 1: training loss is inf; stopping, no checkpoint was saved before it"
+
+
+def test_sequence_longer_than_the_model_exits_with_one_line(tmp_path, headless_dir, glue_dir, capsys):
+    assert main(flags(headless_dir, glue_dir / "QQP", tmp_path / "o", "QQP", "--max_seq_length", 200)) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == ("run_glue.py: error: --max_seq_length 200 exceeds the model's "
+                    "max_position_embeddings (128)")
+
+
+# -- BERT through PaddleNLP ------------------------------------------------------------------------
+
+def test_bert_model_type_trains_through_paddlenlp(tmp_path, vocab_file, glue_dir):
+    import paddle
+    from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+    model_dir = tmp_path / "tiny-bert"
+    paddle.seed(0)
+    BertForSequenceClassification(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
+                                             num_attention_heads=2, intermediate_size=64)).save_pretrained(model_dir)
+    BertTokenizer(str(vocab_file)).save_pretrained(model_dir)
+    out = tmp_path / "out"
+    assert main(["--model_type", "bert", *flags(model_dir, glue_dir / "QQP", out, "QQP"),
+                          "--batch_size", 16, "--max_steps", 4, "--save_steps", 2, "--do_predict"]) == 0
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [2, 4]
+    reloaded = BertForSequenceClassification.from_pretrained(out / "checkpoint-4")
+    final = paddle.load(str(out / "final" / "model_state.pdparams"))
+    assert np.array_equal(reloaded.classifier.weight.numpy(), final["classifier.weight"].numpy())
+    # Resume works for PaddleNLP models too (their optimizer state maps by parameter name).
+    assert main(["--model_type", "bert", *flags(model_dir, glue_dir / "QQP", out, "QQP"),
+                          "--batch_size", 16, "--max_steps", 4, "--save_steps", 2,
+                          "--resume_from_checkpoint", out / "checkpoint-2"]) == 0
+    resumed = paddle.load(str(out / "final" / "model_state.pdparams"))
+    assert np.array_equal(resumed["classifier.weight"].numpy(), final["classifier.weight"].numpy())
+    assert len(read_tsv(out / "predictions" / "QQP.tsv")) == 10
+
+
+# -- a kill at any moment ---------------------------------------------------------------------------
+
+def test_sigkill_during_training_leaves_every_checkpoint_usable(tmp_path, headless_dir, glue_dir):
+    out = tmp_path / "out"
+    args = flags(headless_dir, glue_dir / "QQP", out, "QQP", "--batch_size", 8, "--max_steps", 12,
+                 "--save_steps", 1, "--eval_steps", 1000, "--logging_steps", 1000)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_glue.py"), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "checkpoint-3").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.013)                     # somewhere inside a later step or checkpoint write
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert len(checkpoints) >= 3
+    for ckpt in checkpoints:
+        state = json.loads((ckpt / "trainer_state.json").read_text())
+        assert state["global_step"] == int(ckpt.name.split("-")[1])
+        read_pdparams(ckpt / "optimizer.pdparams")
+        SqueezeBertForSequenceClassification.from_pretrained(ckpt)
+    assert main([*args, "--resume_from_checkpoint", checkpoints[-1]]) == 0
+    assert not list(out.glob(".tmp-*")) and (out / "checkpoint-12").is_dir()
+
+
+# -- data parallel -----------------------------------------------------------------------------------
+
+def test_two_processes_of_8_follow_one_process_of_16(tmp_path, headless_dir, glue_dir):
+    """`--batch_size` is per process: gloo data parallel on CPU with 2 x 8 takes the same global
+    batches as 1 x 16, so with dropout off the loss trajectories and weights agree."""
+    common = ["--num_train_epochs", 2, "--learning_rate", 2e-3, "--save_steps", 4, "--logging_steps", 1,
+              "--hidden_dropout_prob", 0, "--attention_probs_dropout_prob", 0, "--seed", 3]
+    data = subset_glue_dir(glue_dir / "QQP", tmp_path / "QQP", 100, 9)      # 100: a short last batch
+    assert main(flags(headless_dir, data, tmp_path / "one", "QQP", "--batch_size", 16, *common)) == 0
+    launch = subprocess.run(
+        [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+         str(tmp_path / "log"), str(ROOT / "run_glue.py"),
+         *flags(headless_dir, data, tmp_path / "two", "QQP", "--batch_size", 8, *common)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    logs = {r: (tmp_path / "log" / f"workerlog.{r}").read_text() for r in (0, 1)}
+    assert launch.returncode == 0, logs[0][-3000:] + logs[1][-3000:]
+    one, two = trainer_state(tmp_path / "one"), trainer_state(tmp_path / "two")
+    assert len(one["train_log"]) == 14                       # 2 epochs x ceil(100 / 16) steps
+    np.testing.assert_allclose([r["loss"] for r in two["train_log"]], [r["loss"] for r in one["train_log"]],
+                               rtol=1e-5)
+    a = read_pdparams(tmp_path / "one" / "final" / "model_state.pdparams")
+    b = read_pdparams(tmp_path / "two" / "final" / "model_state.pdparams")
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-5
+    assert json.loads((tmp_path / "two" / "args.json").read_text())["world_size"] == 2
+    assert "step 1/14" in logs[0] and "step 1/14" not in logs[1]        # rank 0 alone logs
