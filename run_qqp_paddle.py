@@ -10,6 +10,7 @@ Same flags, data, batching and report as run_qqp_torch.py.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -52,9 +53,12 @@ def predictor_for(args, model):
     if args.model_type == "squeezebert" and not args.random_init:
         prefix, reused = cached_export(args.model_path)
         print(f"export: {'reused cache' if reused else 'written'} at {prefix.parent}")
-    else:
-        prefix = export(model, tempfile.mkdtemp(prefix="qqp_export_"))
-    return Predictor(prefix, args.device, args.precision, args.threads, args.tensorrt)
+        return Predictor(prefix, args.device, args.precision, args.threads, args.tensorrt)
+    tmp = tempfile.mkdtemp(prefix="qqp_export_")   # uncached export: the predictor has read it, remove it
+    try:
+        return Predictor(export(model, tmp), args.device, args.precision, args.threads, args.tensorrt)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def dygraph_forward(args, model):
@@ -81,6 +85,10 @@ def main() -> int:
                             "or no GPU is visible; use --device cpu")
     if args.tensorrt and (args.device != "gpu" or args.backend != "inference"):
         raise qb.UsageError("--tensorrt needs --device gpu and --backend inference")
+    if args.backend == "dygraph" and args.device == "cpu" and args.precision == "bf16":
+        # paddle.amp.auto_cast only acts on GPU/XPU/custom places: on CPU it would silently run fp32.
+        raise qb.UsageError("--precision bf16 with --backend dygraph: Paddle's AMP does nothing on CPU (it "
+                            "would run fp32); use --backend inference for oneDNN bf16")
     paddle.set_device("gpu" if args.device == "gpu" else "cpu")
     paddle.set_flags({"FLAGS_use_mkldnn": args.device == "cpu"}) if args.backend == "dygraph" else None
     tokenizer = qb.tokenizer_for(args)
@@ -93,7 +101,7 @@ def main() -> int:
             predictor(b.input_ids, b.attention_mask, b.token_type_ids))
         sync = None   # predictor.run() returns after the outputs are copied to the host
     else:
-        paddle.set_num_threads(args.threads) if hasattr(paddle, "set_num_threads") else None
+        paddle.base.core.set_num_threads(args.threads)   # dygraph's math threads (default: 1)
         forward = dygraph_forward(args, model)
         sync = paddle.device.synchronize if args.device == "gpu" else None
     from importlib.metadata import version   # not `import paddlenlp`: it would import torch too

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def export(model, out_dir: str | Path, pack_tokens: bool = True) -> Path:
 
 def fingerprint(model_dir: Path) -> str:
     digest = hashlib.sha256()
-    for path in (model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE, Path(modeling.__file__)):
+    for path in (model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE, Path(modeling.__file__), Path(__file__)):
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 24), b""):
                 digest.update(chunk)
@@ -72,12 +73,14 @@ def cached_export(model_dir: str | Path, architecture: str | None = None) -> tup
     config = json.loads((model_dir / CONFIG_FILE).read_text())
     architecture = architecture or (config.get("architectures") or ["SqueezeBertModel"])[0]
     model = getattr(modeling, architecture).from_pretrained(model_dir)
-    tmp = model_dir / f".{CACHE_DIR}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{CACHE_DIR}.", dir=model_dir))   # unique: runs may race
     export(model, tmp)
     (tmp / META_FILE).write_text(json.dumps({"fingerprint": key, "architecture": architecture}) + "\n")
     shutil.rmtree(cache, ignore_errors=True)
-    tmp.rename(cache)
+    try:
+        tmp.rename(cache)
+    except OSError:            # a concurrent run renamed its identical export first
+        shutil.rmtree(tmp, ignore_errors=True)
     return cache / PREFIX, False
 
 

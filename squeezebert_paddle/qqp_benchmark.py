@@ -7,6 +7,7 @@ fields, so their numbers compare like for like. Importing this imports neither f
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .flops import BERT_BASE, SQUEEZEBERT, workload_flops
+from .configuration import GROUP_FIELDS
+from .flops import BERT_BASE, SQUEEZEBERT, EncoderShape, workload_flops
 from .data import Batch, encode_examples, make_batches, read_pairs, restore_order
 from .timing import classification_report, peak_memory_mb, summarize, time_batches, write_json_atomic
 
@@ -113,6 +115,26 @@ def load_workload(args, tokenizer) -> Workload:
     return Workload(batches, labels, len(examples), skipped, tokens)
 
 
+def encoder_shape(args) -> EncoderShape:
+    """The encoder shape for the FLOP count: the model directory's config (hidden size, layers,
+    groups), else the released squeezebert-uncased / bert-base-uncased shape (as --random_init)."""
+    default = SQUEEZEBERT if args.model_type == "squeezebert" else BERT_BASE
+    if args.random_init or args.model_path is None:
+        return default
+    for name in ("model_config.json", "config.json"):
+        try:
+            cfg = json.loads((args.model_path / name).read_text(encoding="utf-8"))
+            if not isinstance(cfg, dict) or "hidden_size" not in cfg:
+                continue
+            groups = (tuple(int(cfg.get(f, g)) for f, g in zip(GROUP_FIELDS, default.groups))
+                      if args.model_type == "squeezebert" else default.groups)
+            return EncoderShape(int(cfg["hidden_size"]), int(cfg.get("intermediate_size", default.intermediate)),
+                                int(cfg.get("num_hidden_layers", default.layers)), groups)
+        except (OSError, ValueError, TypeError):
+            continue
+    return default
+
+
 def tokenizer_for(args):
     from .tokenizer import SqueezeBertTokenizer
     if args.model_path is not None and (args.model_path / "vocab.txt").is_file():
@@ -128,7 +150,7 @@ def run(args, workload: Workload, forward, sync=None) -> dict:
     outputs, seconds = time_batches(forward, workload.batches, warmup=args.warmup, sync=sync,
                                     progress=not args.no_progress, desc="qqp")
     report = summarize(seconds, workload.examples, workload.tokens)
-    shape = SQUEEZEBERT if args.model_type == "squeezebert" else BERT_BASE
+    shape = encoder_shape(args)
     gflop = workload_flops(shape, [b.input_ids.shape for b in workload.batches]) / 1e9
     report["gflop"] = gflop
     report["gflop_per_second"] = gflop / report["seconds"]

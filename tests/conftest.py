@@ -113,3 +113,64 @@ class _FullSizeModels:
 @pytest.fixture(scope="session")
 def full_models(demo_hf, demo_converted) -> _FullSizeModels:
     return _FullSizeModels(demo_hf, demo_converted)
+
+
+# -- a tiny 2-label QQP classifier (HF and converted Paddle files side by side), built once ----------
+
+TINY_QQP = dict(vocab_size=30522, hidden_size=64, embedding_size=64, num_attention_heads=4,
+                intermediate_size=128, num_hidden_layers=2, max_position_embeddings=128)
+TINY_QQP_PAIRS = 40          # reference logits are computed for the first 40 pairs of qqp_jsonl
+TINY_QQP_MAX_LEN = 128       # at the benchmark scripts' default --max_seq_len
+
+
+@pytest.fixture(scope="session")
+def tiny_qqp(tmp_path_factory, vocab_file, qqp_jsonl) -> dict:
+    """A tiny random-weight SqueezeBertForSequenceClassification with 2 labels (the released group
+    layout 4/4/4/1/4/4 at hidden 64), saved by transformers (config.json, model.safetensors, vocab.txt)
+    and converted in place (model_config.json, model_state.pdparams). Its classifier is rescaled so
+    that on the first 40 QQP pairs the logit margin has median 0 and spread 3: both classes are
+    predicted, about half each, so comparing predictions means something.
+
+    Returns {"dir": the directory (never modify it: copy it with helpers.link_tree), "logits": HF's
+    logits [40, 2] on those pairs in input order, "config": the config overrides}."""
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from helpers import hf_model
+    from squeezebert_paddle.conversion import convert_hf_dir
+    from squeezebert_paddle.data import encode_examples, make_batches, read_pairs, restore_order
+    from squeezebert_paddle.tokenizer import SqueezeBertTokenizer
+
+    hf = hf_model("SqueezeBertForSequenceClassification", seed=3, noise=0.1, **TINY_QQP)
+    examples, _ = read_pairs(qqp_jsonl)
+    tokenizer = SqueezeBertTokenizer(vocab_file)
+    encoded = encode_examples(tokenizer, examples[:TINY_QQP_PAIRS], TINY_QQP_MAX_LEN)
+    batches = make_batches(encoded, 8, tokenizer.pad_token_id)
+
+    def pooled_and_logits():
+        pooled, logits = [], []
+        with torch.no_grad():
+            for b in batches:
+                out = hf.transformer(torch.from_numpy(b.input_ids), torch.from_numpy(b.attention_mask),
+                                     torch.from_numpy(b.token_type_ids))
+                pooled.append(out.pooler_output.numpy())
+                logits.append(hf.classifier(out.pooler_output).numpy())
+        return restore_order(batches, pooled), restore_order(batches, logits)
+
+    pooled, _ = pooled_and_logits()
+    with torch.no_grad():                  # logits (-m/2, m/2) with the margin m = s (u - median(u))
+        u = hf.classifier.weight[1] - hf.classifier.weight[0]
+        margin = pooled @ u.numpy()
+        scale = 0.5 / float(margin.std())
+        hf.classifier.weight.copy_(torch.stack([-u, u]) * (scale / 2))
+        shift = scale * float(np.median(margin)) / 2
+        hf.classifier.bias.copy_(torch.tensor([shift, -shift]))
+    _, logits = pooled_and_logits()
+
+    path = tmp_path_factory.mktemp("tiny_qqp") / "squeezebert-tiny-qqp"
+    hf.save_pretrained(path)
+    shutil.copyfile(vocab_file, path / "vocab.txt")
+    convert_hf_dir(path)
+    return {"dir": path, "logits": logits, "config": dict(TINY_QQP)}
