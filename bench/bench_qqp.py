@@ -133,7 +133,7 @@ def main():
     full = {}
     if args.full:
         args.limit, args.sort_by_length = 0, True
-        for name in ("paddle-inference-bf16", "paddle-inference-fp32", "torch-eager-fp32"):
+        for name in ("paddle-inference-bf16", "paddle-inference-fp32"):
             full[name] = run_row(name, args)
         print(f"\nWhole file ({args.data_path.name}, sorted by length):")
         for name, r in full.items():

@@ -43,13 +43,26 @@ def time_workload(run_batch, batches, passes=3, sync=lambda: None):
     res = []
     for p in range(passes):
         t0, c0 = time.perf_counter(), _cpu()
+        per = []
         for ids, tt, m in batches:
+            tb = time.perf_counter()
             run_batch(ids, tt, m)
+            per.append(time.perf_counter() - tb)
         sync()
         dt = time.perf_counter() - t0
+        if p > 0 or passes == 1:
+            BATCH_MIN[:] = per if not BATCH_MIN else [min(a, b) for a, b in zip(BATCH_MIN, per)]
         res.append(n / dt)
         CPU_SHARE.append((_cpu() - c0) / dt / 2)
     return res
+
+
+BATCH_MIN = []   # per batch: min seconds over the steady passes (robust to bursts of foreign load)
+
+
+def best_of_batches(batches):
+    """pairs/s if every batch ran at its best steady-pass speed (shared machine: filters foreign bursts)."""
+    return sum(len(b[0]) for b in batches) / sum(BATCH_MIN) if BATCH_MIN else float("nan")
 
 
 CPU_SHARE = []   # per timed pass: process CPU seconds / (wall seconds * 2 cores); < ~0.9 means contention

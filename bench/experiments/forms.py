@@ -17,6 +17,10 @@ All forms: forward(input_ids, token_type_ids, attention_mask) -> (sequence_outpu
   G2       grouped convs as per-group 2-D F.linear on column slices, no stack between inter/output (fc fusable)
   H        G2 but Q/K/V by one head-major broadcast bmm [1,B,4,1,L,192]@[3,1,4,3,192,64] -> [3,B,12,L,64]
   VG2/VH   varlen versions of G2 / H (x gathered back to the padded grid only as the QKV input)
+  W*       varlen with selectable QKV / FFN pieces (class VarLayer): W = V re-coded, WS = split FFN,
+           WD/WDS = dense block-diagonal q,k,v (4x QKV FLOPs, no transposes), WG/WGS = one dense fused QKV
+           W2 = W with the output-conv bias added after transpose/reshape (lets oneDNN fold them into the
+           matmul), W3 = W2 + attention on 5-D [B,4,3,L,64] (no reshape after the 6-D transpose)
   V        "varlen": D computed only on the real (non-pad) tokens: ids gathered by nonzero(mask); per-token
            ops (all convs, LN, gelu) run on T real tokens, only Q/K/V are gathered back to the padded
            [B, L] grid for attention. Sequence output at pad positions is 0 (HF has garbage there).
@@ -187,6 +191,7 @@ class FormRows(nn.Layer):
 # ----------------------------------------------------------------------------------------------- D / E / G / V
 class FusedLayer(nn.Layer):
     """attn: 'matmul' (explicit) or 'sdpa'. gmode: 'bmm' (transpose+bmm) or 'split' (g x F.linear)."""
+    bias_after = False
     def __init__(self, w, l, attn="matmul", gmode="bmm", ffn_dtype="float32"):
         super().__init__()
         p = f"encoder.layers.{l}."
@@ -241,7 +246,10 @@ class FusedLayer(nn.Layer):
             z = paddle.concat([paddle.matmul(h[k], self.wo[k]) for k in range(G_OUT)], axis=1)
             z = z + self.bo.reshape([-1])
         else:
-            z = (paddle.matmul(h, self.wo) + self.bo).transpose([1, 0, 2]).reshape([-1, H])
+            if self.bias_after:
+                z = paddle.matmul(h, self.wo).transpose([1, 0, 2]).reshape([-1, H]) + self.bo
+            else:
+                z = (paddle.matmul(h, self.wo) + self.bo).transpose([1, 0, 2]).reshape([-1, H])
         return F.layer_norm(z + y, [H], self.l2w, self.l2b, EPS)
 
     def forward(self, x, mask, B, L):   # x [N, C] (N = B*L)
@@ -390,6 +398,111 @@ class FormSplit(nn.Layer):
         return seq, self.pool(seq[:, 0])
 
 
+# ----------------------------------------------------------------------------------------------- W*
+class VarLayer(nn.Layer):
+    """Varlen layer with selectable pieces (all numerically identical):
+    qkv = 'bmm'    [4,T,192]@[4,192,576] -> gather to pad grid -> 6-D transpose -> q,k,v   (= V)
+          'dense'  3 x F.linear with block-diagonal [768,768] weights (4x the QKV FLOPs) -> [T,768] each
+                   -> gather -> reshape/transpose that oneDNN fuses into the attention matmuls
+          'gdense' ONE F.linear [768, 2304] block-diagonal (q|k|v) -> gather -> reshape [B,L,3,12,64]
+                   -> transpose -> q,k,v (standard BERT fused-QKV pattern)
+    ffn = 'bmm'    transpose -> bmm(+bias+gelu) -> bmm -> transpose                          (= V)
+          'split'  paddle.split into 4 column groups -> 4 fc(+gelu) -> 4 fc -> concat          (~ VG2)"""
+    def __init__(self, w, l, qkv="bmm", ffn="bmm", bias_after=False, att5=False):
+        super().__init__()
+        p = f"encoder.layers.{l}."
+        self.qkv_mode, self.ffn_mode, self.bias_after, self.att5 = qkv, ffn, bias_after, att5
+        sc = 1.0 / math.sqrt(HEAD_DIM)
+        g = G_QKV; og = H // g
+        if qkv == "bmm":
+            wq = grouped_w(w[p + "attention.query.weight"], g) * sc
+            wk = grouped_w(w[p + "attention.key.weight"], g); wv = grouped_w(w[p + "attention.value.weight"], g)
+            bq = w[p + "attention.query.bias"].reshape(g, og) * sc
+            bk = w[p + "attention.key.bias"].reshape(g, og); bv = w[p + "attention.value.bias"].reshape(g, og)
+            self.wqkv = P(np.concatenate([wq, wk, wv], axis=2)); self.bqkv = P(np.concatenate([bq, bk, bv], axis=1)[:, None, :])
+        else:
+            ws = [blockdiag_w(w[p + f"attention.{n}.weight"], g) * (sc if n == "query" else 1.0) for n in ("query", "key", "value")]
+            bs = [w[p + f"attention.{n}.bias"] * (sc if n == "query" else 1.0) for n in ("query", "key", "value")]
+            if qkv == "dense":
+                self.wq, self.wk, self.wv = [P(x) for x in ws]; self.bq, self.bk, self.bv = [P(x) for x in bs]
+            else:
+                self.wqkv = P(np.concatenate(ws, 1)); self.bqkv = P(np.concatenate(bs))
+        self.wp = P(w[p + "post_attention.conv1d.weight"][:, :, 0].T); self.bp = P(w[p + "post_attention.conv1d.bias"])
+        if ffn == "bmm":
+            self.wi = P(grouped_w(w[p + "intermediate.conv1d.weight"], G_INT)); self.bi = P(w[p + "intermediate.conv1d.bias"].reshape(G_INT, 1, -1))
+            self.wo = P(grouped_w(w[p + "output.conv1d.weight"], G_OUT))
+            self.bo = P(w[p + "output.conv1d.bias"] if bias_after else w[p + "output.conv1d.bias"].reshape(G_OUT, 1, -1))
+        else:
+            wi = grouped_w(w[p + "intermediate.conv1d.weight"], G_INT); bi = w[p + "intermediate.conv1d.bias"].reshape(G_INT, -1)
+            wo = grouped_w(w[p + "output.conv1d.weight"], G_OUT)
+            self.wis = nn.ParameterList([P(wi[k]) for k in range(G_INT)]); self.bis = nn.ParameterList([P(bi[k]) for k in range(G_INT)])
+            self.wos = nn.ParameterList([P(wo[k]) for k in range(G_OUT)]); self.bo = P(w[p + "output.conv1d.bias"])
+        self.l1w = P(w[p + "post_attention.layernorm.weight"]); self.l1b = P(w[p + "post_attention.layernorm.bias"])
+        self.l2w = P(w[p + "output.layernorm.weight"]); self.l2b = P(w[p + "output.layernorm.bias"])
+
+    def attn_ctx(self, x, pad2tok, tok, mask, B, L):
+        """x [T, C] real tokens -> context [T, C]"""
+        if self.qkv_mode == "bmm":
+            g, c = G_QKV, H // G_QKV
+            qkv = paddle.matmul(x.reshape([-1, g, c]).transpose([1, 0, 2]), self.wqkv) + self.bqkv
+            t = paddle.gather(qkv, pad2tok, axis=1).reshape([g, B, L, 3, 3, HEAD_DIM]).transpose([3, 1, 0, 4, 2, 5])
+            if self.att5:   # [3, B, 4, 3, L, 64]: attention with batch dims [B, 4, 3], no reshape
+                q, k, v = t[0], t[1], t[2]
+                s = paddle.matmul(q, k, transpose_y=True) + mask.unsqueeze(1)
+                ctx = paddle.matmul(F.softmax(s, -1), v).transpose([0, 3, 1, 2, 4]).reshape([-1, H])
+                return paddle.gather(ctx, tok)
+            t = t.reshape([3, B, HEADS, L, HEAD_DIM])
+            q, k, v = t[0], t[1], t[2]
+        elif self.qkv_mode == "dense":
+            hd = lambda y: paddle.gather(y, pad2tok).reshape([B, L, HEADS, HEAD_DIM]).transpose([0, 2, 1, 3])
+            q = hd(F.linear(x, self.wq, self.bq)); k = hd(F.linear(x, self.wk, self.bk)); v = hd(F.linear(x, self.wv, self.bv))
+        else:
+            t = paddle.gather(F.linear(x, self.wqkv, self.bqkv), pad2tok).reshape([B, L, 3, HEADS, HEAD_DIM])
+            t = t.transpose([2, 0, 3, 1, 4])
+            q, k, v = t[0], t[1], t[2]
+        s = paddle.matmul(q, k, transpose_y=True) + mask
+        ctx = paddle.matmul(F.softmax(s, -1), v).transpose([0, 2, 1, 3]).reshape([-1, H])
+        return paddle.gather(ctx, tok)
+
+    def ffn(self, x, ctx):
+        y = F.layer_norm(F.linear(ctx, self.wp, self.bp) + x, [H], self.l1w, self.l1b, EPS)
+        if self.ffn_mode == "bmm":
+            h = F.gelu(paddle.matmul(y.reshape([-1, G_INT, H // G_INT]).transpose([1, 0, 2]), self.wi) + self.bi)
+            if self.bias_after:
+                z = paddle.matmul(h, self.wo).transpose([1, 0, 2]).reshape([-1, H]) + self.bo
+            else:
+                z = (paddle.matmul(h, self.wo) + self.bo).transpose([1, 0, 2]).reshape([-1, H])
+        else:
+            ys = paddle.split(y, G_INT, axis=1)
+            z = paddle.concat([paddle.matmul(F.gelu(F.linear(ys[k], self.wis[k], self.bis[k])), self.wos[k])
+                               for k in range(G_INT)], axis=1) + self.bo
+        return F.layer_norm(z + y, [H], self.l2w, self.l2b, EPS)
+
+
+class FormVar(nn.Layer):
+    def __init__(self, w, qkv="bmm", ffn="bmm", **kw):
+        super().__init__()
+        self.emb = Embeddings(w); self.pool = Pooler(w)
+        self.layers = nn.LayerList([VarLayer(w, l, qkv, ffn, **kw) for l in range(LAYERS)])
+
+    def forward(self, ids, tt, mask):
+        shp = paddle.shape(ids); B, L = shp[0], shp[1]
+        mflat = mask.reshape([-1])
+        tok = paddle.nonzero(mflat).reshape([-1])                          # [T]: flat index of real tokens
+        pad2tok = paddle.clip(paddle.cumsum(mflat, axis=0) - 1, min=0)     # [B*L]: pad slot -> some real row
+        pos = paddle.arange(L, dtype="int64").unsqueeze(0).expand([B, L]).reshape([-1])
+        e = self.emb
+        x = (F.embedding(paddle.gather(ids.reshape([-1]), tok), e.word)
+             + F.embedding(paddle.gather(pos, tok), e.pos)
+             + F.embedding(paddle.gather(tt.reshape([-1]), tok), e.ttype))
+        x = F.layer_norm(x, [H], e.ln_w, e.ln_b, EPS)
+        m = ext_mask(mask)
+        for lay in self.layers:
+            x = lay.ffn(x, lay.attn_ctx(x, pad2tok, tok, m, B, L))
+        seq = paddle.scatter(paddle.zeros([B * L, H], x.dtype), tok, x).reshape([B, L, H])
+        return seq, self.pool(seq[:, 0])
+
+
 # ----------------------------------------------------------------------------------------------- F
 class DenseLayer(nn.Layer):
     def __init__(self, w, l):
@@ -445,7 +558,15 @@ def build(name, w):
         "H": lambda: FormSplit(w, "head"),
         "VG2": lambda: FormSplit(w, "split", varlen=True),
         "VH": lambda: FormSplit(w, "head", varlen=True),
+        "W": lambda: FormVar(w, "bmm", "bmm"),
+        "WS": lambda: FormVar(w, "bmm", "split"),
+        "WD": lambda: FormVar(w, "dense", "bmm"),
+        "WDS": lambda: FormVar(w, "dense", "split"),
+        "WGS": lambda: FormVar(w, "gdense", "split"),
+        "WG": lambda: FormVar(w, "gdense", "bmm"),
+        "W2": lambda: FormVar(w, "bmm", "bmm", bias_after=True),
+        "W3": lambda: FormVar(w, "bmm", "bmm", bias_after=True, att5=True),
     }[name]()
 
 
-ALL = ["A", "B", "C", "D", "E", "F", "G", "V", "VE", "VG", "G2", "H", "VG2", "VH"]
+ALL = ["A", "B", "C", "D", "E", "F", "G", "V", "VE", "VG", "G2", "H", "VG2", "VH", "W", "WS", "WD", "WDS", "WGS", "WG", "W2", "W3"]
