@@ -21,6 +21,8 @@ All forms: forward(input_ids, token_type_ids, attention_mask) -> (sequence_outpu
            WD/WDS = dense block-diagonal q,k,v (4x QKV FLOPs, no transposes), WG/WGS = one dense fused QKV
            W2 = W with the output-conv bias added after transpose/reshape (lets oneDNN fold them into the
            matmul), W3 = W2 + attention on 5-D [B,4,3,L,64] (no reshape after the 6-D transpose)
+  X        varlen, groups folded into the attention batch ([4B, 3 heads, L, 64]): no explicit activation
+           transposes, post-attention as bmm + sum over groups (class GroupAttnLayer)
   V        "varlen": D computed only on the real (non-pad) tokens: ids gathered by nonzero(mask); per-token
            ops (all convs, LN, gelu) run on T real tokens, only Q/K/V are gathered back to the padded
            [B, L] grid for attention. Sequence output at pad positions is 0 (HF has garbage there).
@@ -503,6 +505,70 @@ class FormVar(nn.Layer):
         return seq, self.pool(seq[:, 0])
 
 
+# ----------------------------------------------------------------------------------------------- X
+class GroupAttnLayer(nn.Layer):
+    """Varlen layer whose attention never transposes activations explicitly: the 4 QKV groups go into the
+    attention batch dim. q,k,v = 3 bmm [4,T,192]@[4,192,192] -> gather(axis=1) to the padded grid
+    [4, B*L, 192] -> reshape [4B, L, 3, 64] -> transpose(0,2,1,3) (the BERT pattern oneDNN folds into the
+    attention matmul) -> scores [4B, 3, L, L] + mask tiled x4 -> ctx [4B, 3, L, 64] -> transpose/reshape
+    back to [4, B*L, 192] (folded into the matmul output) -> gather(axis=1) to [4, T, 192] ->
+    post-attention conv (groups=1) as bmm [4,T,192]@[4,192,768] + sum over groups. FFN as W (bmm)."""
+    def __init__(self, w, l, mode="sum"):
+        super().__init__()
+        p = f"encoder.layers.{l}."
+        sc = 1.0 / math.sqrt(HEAD_DIM)
+        g = G_QKV; og = H // g
+        self.wq = P(grouped_w(w[p + "attention.query.weight"], g) * sc); self.bq = P(w[p + "attention.query.bias"].reshape(g, 1, og) * sc)
+        self.wk = P(grouped_w(w[p + "attention.key.weight"], g)); self.bk = P(w[p + "attention.key.bias"].reshape(g, 1, og))
+        self.wv = P(grouped_w(w[p + "attention.value.weight"], g)); self.bv = P(w[p + "attention.value.bias"].reshape(g, 1, og))
+        wp = w[p + "post_attention.conv1d.weight"][:, :, 0].T                 # [768 in, 768 out]
+        self.wp4 = P(wp.reshape(g, og, H)); self.bp = P(w[p + "post_attention.conv1d.bias"])
+        self.wi = P(grouped_w(w[p + "intermediate.conv1d.weight"], G_INT)); self.bi = P(w[p + "intermediate.conv1d.bias"].reshape(G_INT, 1, -1))
+        self.wo = P(grouped_w(w[p + "output.conv1d.weight"], G_OUT)); self.bo = P(w[p + "output.conv1d.bias"].reshape(G_OUT, 1, -1))
+        self.l1w = P(w[p + "post_attention.layernorm.weight"]); self.l1b = P(w[p + "post_attention.layernorm.bias"])
+        self.l2w = P(w[p + "output.layernorm.weight"]); self.l2b = P(w[p + "output.layernorm.bias"])
+
+    def forward(self, x, pad2tok, tok, mask4, B, L):
+        g, c = G_QKV, H // G_QKV
+        xg = x.reshape([-1, g, c]).transpose([1, 0, 2])                                       # [4, T, 192]
+        hd = lambda t: paddle.gather(t, pad2tok, axis=1).reshape([-1, L, 3, HEAD_DIM]).transpose([0, 2, 1, 3])
+        q = hd(paddle.matmul(xg, self.wq) + self.bq)
+        k = hd(paddle.matmul(xg, self.wk) + self.bk)
+        v = hd(paddle.matmul(xg, self.wv) + self.bv)                                          # [4B, 3, L, 64]
+        s = paddle.matmul(q, k, transpose_y=True) + mask4
+        ctx = paddle.matmul(F.softmax(s, -1), v).transpose([0, 2, 1, 3]).reshape([g, -1, c])  # [4, B*L, 192]
+        ctx = paddle.gather(ctx, tok, axis=1)                                                 # [4, T, 192]
+        att = paddle.matmul(ctx, self.wp4).sum(0) + self.bp                                   # [T, 768]
+        y = F.layer_norm(att + x, [H], self.l1w, self.l1b, EPS)
+        h = F.gelu(paddle.matmul(y.reshape([-1, G_INT, H // G_INT]).transpose([1, 0, 2]), self.wi) + self.bi)
+        z = (paddle.matmul(h, self.wo) + self.bo).transpose([1, 0, 2]).reshape([-1, H])
+        return F.layer_norm(z + y, [H], self.l2w, self.l2b, EPS)
+
+
+class FormX(nn.Layer):
+    def __init__(self, w):
+        super().__init__()
+        self.emb = Embeddings(w); self.pool = Pooler(w)
+        self.layers = nn.LayerList([GroupAttnLayer(w, l) for l in range(LAYERS)])
+
+    def forward(self, ids, tt, mask):
+        shp = paddle.shape(ids); B, L = shp[0], shp[1]
+        mflat = mask.reshape([-1])
+        tok = paddle.nonzero(mflat).reshape([-1])
+        pad2tok = paddle.clip(paddle.cumsum(mflat, axis=0) - 1, min=0)
+        pos = paddle.arange(L, dtype="int64").unsqueeze(0).expand([B, L]).reshape([-1])
+        e = self.emb
+        x = (F.embedding(paddle.gather(ids.reshape([-1]), tok), e.word)
+             + F.embedding(paddle.gather(pos, tok), e.pos)
+             + F.embedding(paddle.gather(tt.reshape([-1]), tok), e.ttype))
+        x = F.layer_norm(x, [H], e.ln_w, e.ln_b, EPS)
+        m4 = paddle.tile(ext_mask(mask), [G_QKV, 1, 1, 1])                                   # [4B, 1, 1, L]
+        for lay in self.layers:
+            x = lay(x, pad2tok, tok, m4, B, L)
+        seq = paddle.scatter(paddle.zeros([B * L, H], x.dtype), tok, x).reshape([B, L, H])
+        return seq, self.pool(seq[:, 0])
+
+
 # ----------------------------------------------------------------------------------------------- F
 class DenseLayer(nn.Layer):
     def __init__(self, w, l):
@@ -566,7 +632,8 @@ def build(name, w):
         "WG": lambda: FormVar(w, "gdense", "bmm"),
         "W2": lambda: FormVar(w, "bmm", "bmm", bias_after=True),
         "W3": lambda: FormVar(w, "bmm", "bmm", bias_after=True, att5=True),
+        "X": lambda: FormX(w),
     }[name]()
 
 
-ALL = ["A", "B", "C", "D", "E", "F", "G", "V", "VE", "VG", "G2", "H", "VG2", "VH", "W", "WS", "WD", "WDS", "WGS", "WG", "W2", "W3"]
+ALL = ["A", "B", "C", "D", "E", "F", "G", "V", "VE", "VG", "G2", "H", "VG2", "VH", "W", "WS", "WD", "WDS", "WGS", "WG", "W2", "W3", "X"]
