@@ -5,6 +5,9 @@ process (their thread pools would disturb each other). Only one variant computes
 
 Run:  cd /work/main && .venv/bin/python bench/experiments/bench_lockstep.py \
           --torch fp32,bf16 --paddle A:onednn,W:onednn_cap0,W:onednn_bf16_nors_cap0 --pairs 1000 --passes 2
+CAVEAT: measured torch ~15-25% slower in lockstep than standalone (the idle worker's OpenMP threads
+spin while the other runs); use it for paddle-vs-paddle, and standalone torch_ref.py runs bracketing
+bench_multi.py for torch-vs-paddle ratios.
 Reports per variant: cold pass (pass 0), best steady pass, best-of-batches (per-batch min over steady
 passes), speedup vs the first variant (on best-of-batches), and max |diff| vs torch fp32 on batch 0.
 """

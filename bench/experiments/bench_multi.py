@@ -34,6 +34,8 @@ def make(form, cfgname):
         c.enable_onednn()
         if "bf16" in cfgname:
             c.enable_onednn_bfloat16()
+        if "_bfmm" in cfgname:   # bf16 only for the GEMM ops; layer_norm/softmax/add/gelu stay fp32
+            c.set_bfloat16_op({"fc", "fused_matmul", "matmul", "matmul_v2"})
         if "_cap" in cfgname:
             c.set_onednn_cache_capacity(int(cfgname.split("_cap")[1].split("_")[0]))
     if "_nors" in cfgname:

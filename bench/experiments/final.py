@@ -3,7 +3,7 @@ inference process (never both libraries in one process), `--rounds` times, then 
 Everything is appended to _cache/results.jsonl; the console shows the tables.
 
 Run:  cd /work/main && .venv/bin/python bench/experiments/final.py [--rounds 2] [--pairs 1000]
-Prereqs: prep_data.py, torch_ref.py --save-ref, export.py --forms A,D,G2,W,WD
+Prereqs: prep_data.py, torch_ref.py --save-ref, export.py --forms A,D,W,WD,X
 """
 import argparse, os, subprocess, sys
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -11,7 +11,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--rounds", type=int, default=2)
 ap.add_argument("--pairs", type=int, default=1000)
 ap.add_argument("--passes", type=int, default=2)
-ap.add_argument("--specs", default="A:onednn,A:onednn_cap0,D:onednn_cap0,G2:onednn_cap0,W:onednn_cap0,"
+ap.add_argument("--specs", default="A:onednn,A:onednn_cap0,D:onednn_cap0,W:onednn_cap0,X:onednn_cap0,"
                                    "A:onednn_bf16,A:onednn_bf16_cap0,W:onednn_bf16_nors_cap0,WD:onednn_bf16_nors_cap0")
 ap.add_argument("--dygraph", default="A,D,W")
 args = ap.parse_args()
