@@ -206,17 +206,14 @@ def paddle_to_hf(state: dict[str, np.ndarray], config: SqueezeBertConfig,
 
 # -- reading and writing directories -----------------------------------------------------------
 
-def read_hf_config(model_dir: Path) -> tuple[SqueezeBertConfig, dict]:
-    path = model_dir / HF_CONFIG_FILE
+def read_config(path: Path, hint: str) -> SqueezeBertConfig:
+    """An HF config.json or our model_config.json; unknown fields (architectures, ...) land in extra."""
     if not path.is_file():
-        raise ConversionError(f"{path} not found; a Hugging Face checkpoint directory needs config.json")
+        raise ConversionError(f"{path} not found; {hint}")
     try:
-        config = SqueezeBertConfig.from_json_file(path)
+        return SqueezeBertConfig.from_json_file(path)
     except ConfigError as err:
         raise ConversionError(str(err)) from None
-    with open(path, encoding="utf-8") as f:
-        raw = json.load(f)
-    return config, raw
 
 
 def read_hf_weights(model_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
@@ -279,13 +276,13 @@ def convert_hf_dir(hf_dir, out_dir=None, progress=None) -> ConversionReport:
     out_dir = Path(out_dir) if out_dir else hf_dir
     if not hf_dir.is_dir():
         raise ConversionError(f"{hf_dir}: no such directory")
-    config, raw = read_hf_config(hf_dir)
+    config = read_config(hf_dir / HF_CONFIG_FILE, "a Hugging Face checkpoint directory needs config.json")
     vocab = hf_dir / VOCAB_FILE
     if not vocab.is_file():
         raise ConversionError(f"{vocab} not found; the checkpoint's vocab.txt is needed by the tokenizer")
     hf_state, _ = read_hf_weights(hf_dir)
     architecture = detect_architecture(hf_state.keys() | {_strip(k, HF_PREFIX) for k in hf_state},
-                                       raw.get("architectures") or ())
+                                       config.extra.get("architectures") or ())
     state, report = hf_to_paddle(hf_state, config, architecture, progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     from .checkpoint import write_pdparams
@@ -301,13 +298,7 @@ def convert_paddle_dir(paddle_dir, out_dir) -> str:
     architecture."""
     from safetensors.numpy import save
     paddle_dir, out_dir = Path(paddle_dir), Path(out_dir)
-    config_path = paddle_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise ConversionError(f"{config_path} not found; is {paddle_dir} a Paddle model directory?")
-    try:
-        config = SqueezeBertConfig.from_json_file(config_path)
-    except ConfigError as err:
-        raise ConversionError(str(err)) from None
+    config = read_config(paddle_dir / CONFIG_FILE, f"is {paddle_dir} a Paddle model directory?")
     from .checkpoint import CheckpointError
     try:
         state = read_pdparams(paddle_dir / WEIGHTS_FILE)
