@@ -50,13 +50,15 @@ def build_model(args):
 def predictor_for(args, model):
     """Export (cached in the model directory for SqueezeBERT) and build a paddle.inference predictor."""
     from squeezebert_paddle.inference import Predictor, cached_export, export
+    max_length = model.config.max_position_embeddings
     if args.model_type == "squeezebert" and not args.random_init:
         prefix, reused = cached_export(args.model_path)
         print(f"export: {'reused cache' if reused else 'written'} at {prefix.parent}")
-        return Predictor(prefix, args.device, args.precision, args.threads, args.tensorrt)
+        return Predictor(prefix, args.device, args.precision, args.threads, args.tensorrt, max_length=max_length)
     tmp = tempfile.mkdtemp(prefix="qqp_export_")   # uncached export: the predictor has read it, remove it
     try:
-        return Predictor(export(model, tmp), args.device, args.precision, args.threads, args.tensorrt)
+        return Predictor(export(model, tmp), args.device, args.precision, args.threads, args.tensorrt,
+                         max_length=max_length)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -5,7 +5,9 @@ against BERT-base, on the same pairs, batches and weights, in one run. Prints a 
     python bench/bench_qqp.py --full                           # + whole-file passes, sorted by length
     python bench/bench_qqp.py --rows paddle-inference-fp32,torch-eager-fp32 --limit 200
 
-Every row is a separate process of run_qqp_paddle.py / run_qqp_torch.py (one framework per process).
+Every row is a separate process of run_qqp_paddle.py / run_qqp_torch.py (one framework per process);
+the rows run round-robin `--repeats` times (default 3) and each reports its median run, so a slow
+drift of a shared machine cannot favour one row.
 SqueezeBERT rows load the same converted checkpoint (--model_dir, default models/squeezebert-mnli,
 made by `python convert_torch_to_paddle.py --demo` when you have no real weights); BERT rows use
 random bert-base-uncased weights, so only their speed is compared.
@@ -37,7 +39,7 @@ ROWS = {
     "bert-paddle-inference-fp32": ("paddle", "bert", []),
     "bert-paddle-inference-bf16": ("paddle", "bert", ["--precision", "bf16"]),
 }
-DEFAULT_ROWS = [r for r in ROWS if r != "torch-compile-fp32"]
+DEFAULT_ROWS = [r for r in ROWS if r not in ("torch-compile-fp32", "bert-torch-eager-fp32")]
 BASELINE = "torch-eager-fp32"
 
 
@@ -60,6 +62,24 @@ def run_row(name: str, args) -> dict:
     return json.loads(out.read_text())
 
 
+def run_rounds(rows: list[str], args) -> dict:
+    """Every row `--repeats` times, round-robin (so slow drifts of a shared machine hit all rows alike);
+    each row keeps its median run, with the spread of its throughputs."""
+    runs: dict[str, list[dict]] = {name: [] for name in rows}
+    for _ in range(args.repeats):
+        for name in rows:
+            runs[name].append(run_row(name, args))
+    results = {}
+    for name, rs in runs.items():
+        good = sorted((r for r in rs if "error" not in r), key=lambda r: r["examples_per_second"])
+        if not good:
+            results[name] = rs[0]
+            continue
+        results[name] = dict(good[(len(good) - 1) // 2],
+                             spread=[good[0]["examples_per_second"], good[-1]["examples_per_second"]])
+    return results
+
+
 def peak(threads: int) -> dict:
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "peak_matmul.py"), "--threads", str(threads)],
                           capture_output=True, text=True)
@@ -76,17 +96,18 @@ def agreement(row: dict, base: dict) -> str:
 
 def table(results: dict, peaks: dict) -> str:
     base = results.get(BASELINE, {})
-    lines = ["| row | backend | precision | model | examples/s | vs torch fp32 | GFLOP/s | % of peak | "
-             "predictions identical to torch fp32 |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| row | backend | precision | model | examples/s (median) | min-max | vs torch fp32 | GFLOP/s | "
+             "% of peak | predictions identical to torch fp32 |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         if "error" in r:
-            lines.append(f"| {name} | failed: {r['error']} | | | | | | | |")
+            lines.append(f"| {name} | failed: {r['error']} | | | | | | | | |")
             continue
         ratio = r["examples_per_second"] / base["examples_per_second"] if "examples_per_second" in base else float("nan")
+        lo, hi = r.get("spread", [r["examples_per_second"]] * 2)
         prec_peak = peaks.get("bf16" if r["precision"] == "bf16" else "fp32", 0.0)
         pct = 100 * r["gflop_per_second"] / prec_peak if prec_peak else float("nan")
         lines.append(f"| {name} | {r['framework']} {r['backend']} | {r['precision']} | {r['model_type']} | "
-                     f"{r['examples_per_second']:.1f} | {ratio:.2f}x | {r['gflop_per_second']:.1f} | "
+                     f"{r['examples_per_second']:.1f} | {lo:.1f}-{hi:.1f} | {ratio:.2f}x | {r['gflop_per_second']:.1f} | "
                      f"{pct:.0f}% | {agreement(r, base)} |")
     return "\n".join(lines)
 
@@ -112,6 +133,7 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--sort_by_length", action="store_true")
+    p.add_argument("--repeats", type=int, default=3, help="runs per row, round-robin; the median is reported")
     p.add_argument("--full", action="store_true",
                    help="also time whole-file passes (all pairs, --sort_by_length) for the Paddle rows")
     p.add_argument("--output_json", type=Path)
@@ -124,10 +146,10 @@ def main():
     if unknown:
         sys.exit(f"error: unknown --rows {unknown}; choose from {', '.join(ROWS)}")
     peaks = peak(args.threads) if args.device == "cpu" else {}
-    results = {name: run_row(name, args) for name in rows}
+    results = run_rounds(rows, args)
     print(f"\nQQP pairs: first {args.limit} of {args.data_path.name}, batch {args.batch_size}, max_seq_len "
           f"{args.max_seq_len}, {'sorted' if args.sort_by_length else 'unsorted'}, {args.threads} threads, "
-          f"{args.device}; matmul peak fp32 {peaks.get('fp32', 0):.0f} GFLOP/s, bf16 {peaks.get('bf16', 0):.0f} GFLOP/s\n")
+          f"{args.device}, median of {args.repeats} round-robin runs per row; matmul peak fp32 {peaks.get('fp32', 0):.0f} GFLOP/s, bf16 {peaks.get('bf16', 0):.0f} GFLOP/s\n")
     print(table(results, peaks))
     print("\n" + "\n".join(ratio_lines(results)))
     full = {}

@@ -41,9 +41,19 @@ class PairClassifier(nn.Layer):
         return out[1] if isinstance(out, tuple) else out
 
 
+def remove_dropout(model) -> None:
+    """Replace every Dropout with Identity: in eval mode it is the identity anyway, but a traced
+    program still runs it as an op (a copy), and it splits the oneDNN bf16 regions."""
+    for layer in model.sublayers(include_self=True):
+        for name, sub in list(layer.named_children()):
+            if isinstance(sub, nn.Dropout):
+                setattr(layer, name, nn.Identity())
+
+
 def export(model, out_dir: str | Path, pack_tokens: bool = True) -> Path:
     """Trace `model` (eval mode) to a static program with dynamic batch and length; returns prefix."""
     model = copy.deepcopy(model).eval()
+    remove_dropout(model)
     modeling.freeze_derived_weights(model)
     spec = [InputSpec([None, None], "int64", name) for name in INPUT_NAMES]
     static = paddle.jit.to_static(PairClassifier(model, pack_tokens), input_spec=spec, full_graph=True)
@@ -92,12 +102,35 @@ def program_files(prefix: Path) -> tuple[str, str]:
     return str(program), str(prefix.with_suffix(".pdiparams"))
 
 
+def pad_length(input_ids, attention_mask, token_type_ids, multiple: int, max_length: int | None):
+    """int64 copies padded (mask 0) to a length that is a multiple of `multiple`, at most max_length.
+
+    oneDNN builds and caches its kernels per tensor shape, and building them costs about as much
+    as running them: with dynamic padding nearly every batch has a new length, so a few padded
+    columns (which the mask hides) buy back far more than they cost.
+    """
+    arrays = [np.ascontiguousarray(a, dtype=np.int64) for a in (input_ids, attention_mask, token_type_ids)]
+    length = arrays[0].shape[1]
+    target = -(-length // multiple) * multiple
+    if max_length is not None:
+        target = min(target, max(length, max_length))
+    if target == length:
+        return arrays
+    return [np.pad(a, ((0, 0), (0, target - length))) for a in arrays]
+
+
 class Predictor:
-    """A `paddle.inference` predictor: oneDNN on CPU (fp32 or bf16), CUDA on GPU (fp32 or fp16)."""
+    """A `paddle.inference` predictor: oneDNN on CPU (fp32 or bf16), CUDA on GPU (fp32 or fp16).
+
+    On CPU the inputs are padded to a multiple of `pad_multiple` tokens (see `pad_length`);
+    `max_length` (the model's position table) caps that padding.
+    """
 
     def __init__(self, prefix: Path, device: str = "cpu", precision: str = "fp32", threads: int = 1,
-                 tensorrt: bool = False):
+                 tensorrt: bool = False, pad_multiple: int = 16, max_length: int | None = None):
         from paddle import inference as pi
+        self.pad_multiple = pad_multiple if device == "cpu" else 1
+        self.max_length = max_length
         config = pi.Config(*program_files(Path(prefix)))
         if device == "gpu":
             mode = pi.PrecisionType.Half if precision == "fp16" else pi.PrecisionType.Float32
@@ -123,8 +156,9 @@ class Predictor:
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray,
                  token_type_ids: np.ndarray) -> np.ndarray:
-        for handle, array in zip(self._inputs, (input_ids, attention_mask, token_type_ids)):
+        arrays = pad_length(input_ids, attention_mask, token_type_ids, self.pad_multiple, self.max_length)
+        for handle, array in zip(self._inputs, arrays):
             handle.reshape(array.shape)
-            handle.copy_from_cpu(np.ascontiguousarray(array, dtype=np.int64))
+            handle.copy_from_cpu(array)
         self._predictor.run()
         return self._output.copy_to_cpu()

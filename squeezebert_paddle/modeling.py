@@ -15,7 +15,7 @@ import math
 
 import paddle
 import paddle.nn.functional as F
-from paddle import nn
+from paddle import _C_ops, nn
 
 from .configuration import SqueezeBertConfig
 
@@ -108,6 +108,14 @@ class Conv1x1(nn.Layer):
     def grouped_bias(self):
         return self.bias.reshape([self.groups, 1, self.cout // self.groups])
 
+    def dense_weight(self):
+        """[C_in, C_out] with zero blocks off the diagonal: the same map as one dense product."""
+        w, g = self.grouped_weight(), self.groups
+        if g == 1:
+            return w
+        eye = paddle.eye(g, dtype=w.dtype).reshape([g, 1, g, 1])
+        return (eye * w.unsqueeze(2)).reshape([self.cin, self.cout])        # [g, in/g, g, out/g]
+
     def forward(self, x):
         g = self.groups
         if g == 1:
@@ -166,8 +174,9 @@ class SqueezeBertSelfAttention(nn.Layer):
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
     def _split_heads(self, x):
-        b, l = x.shape[0], x.shape[1]
-        return x.reshape([b, l, self.num_heads, self.head_size]).transpose([0, 2, 1, 3])
+        """[B, L, H] -> [B, nh, L, d]. Constant reshape dims (0 = keep): oneDNN folds the pair into the
+        next matmul."""
+        return x.reshape([0, 0, self.num_heads, self.head_size]).transpose([0, 2, 1, 3])
 
     def forward(self, hidden_states, attention_bias, output_attentions=False):
         """hidden_states [B, L, H], attention_bias additive [B, 1, 1, L] -> context [B, L, H]."""
@@ -176,44 +185,41 @@ class SqueezeBertSelfAttention(nn.Layer):
         v = self._split_heads(self.value(hidden_states))
         return self.attend(q, k, v, attention_bias, output_attentions)
 
-    def attend(self, q, k, v, attention_bias, output_attentions=False):
+    def attend(self, q, k, v, attention_bias, output_attentions=False, scale=True):
         """q, k, v [B, nh, L, d] -> context [B, L, H] (and the scores when asked for)."""
-        scores = paddle.matmul(q, k, transpose_y=True) / math.sqrt(self.head_size)
+        scores = paddle.matmul(q, k, transpose_y=True)
+        if scale:
+            scores = scores / math.sqrt(self.head_size)
         scores = scores + attention_bias
         probs = self.dropout(F.softmax(scores, axis=-1))
         context = paddle.matmul(probs, v).transpose([0, 2, 1, 3])             # [B, L, nh, d]
-        context = context.reshape([context.shape[0], context.shape[1], -1])
+        context = context.reshape([0, 0, self.num_heads * self.head_size])
         return (context, scores) if output_attentions else (context, None)
 
-    def fuses_qkv(self) -> bool:
-        g = self.query.groups
-        return g > 1 and self.key.groups == g and self.value.groups == g and self.num_heads % g == 0
-
-    def fused_qkv(self):
-        """Q, K, V weights side by side per group: [g, H/g, 3H/g] and bias [g, 1, 3H/g]."""
+    def packed_qkv_weight(self):
+        """Q, K and V as one dense product: weight [H, 3H] (block-diagonal where grouped; on oneDNN
+        one wide product beats three grouped ones, in bf16 by far) and bias [3H], with the
+        1/sqrt(head size) score scale folded into the Q columns."""
         if "frozen_qkv_weight" in self._parameters:
             return self.frozen_qkv_weight, self.frozen_qkv_bias
-        convs = (self.query, self.key, self.value)
-        return (paddle.concat([c.grouped_weight() for c in convs], axis=-1),
-                paddle.concat([c.grouped_bias() for c in convs], axis=-1))
+        scale = 1.0 / math.sqrt(self.head_size)
+        return (paddle.concat([self.query.dense_weight() * scale, self.key.dense_weight(),
+                               self.value.dense_weight()], axis=1),
+                paddle.concat([self.query.bias * scale, self.key.bias, self.value.bias]))
 
-    def packed_qkv(self, x, pad_to_token, batch, length):
-        """Real tokens x [T, H] -> q, k, v [B, nh, L, d] on the padded grid.
+    def forward_packed(self, x, slots, tokens, attention_bias):
+        """Real tokens x [T, H] -> context [T, H].
 
-        Padded slots take a copy of some real token (`pad_to_token`); the mask hides them. When Q, K
-        and V share their group count, the three projections are one batched product.
+        `slots` [B, L] maps every grid position to a row of x (padded positions to any real row: the
+        mask hides them) and `tokens` [T, 2] holds the (row, position) of each real token. The
+        projections run on the real tokens only; the attention products on the padded grid.
         """
-        g, nh, d = self.query.groups, self.num_heads, self.head_size
-        if self.fuses_qkv():
-            w, b = self.fused_qkv()
-            qkv = paddle.gather(paddle.matmul(group_major(x, g), w) + b, pad_to_token, axis=1)
-            qkv = qkv.reshape([g, batch, length, 3, nh // g, d]).transpose([3, 1, 0, 4, 2, 5])
-        else:
-            qkv = paddle.concat([self.query(x), self.key(x), self.value(x)], axis=-1)   # [T, 3H]
-            qkv = paddle.gather(qkv, pad_to_token).reshape([batch, length, 3, nh, d])
-            qkv = qkv.transpose([2, 0, 3, 1, 4])
-        qkv = qkv.reshape([3, batch, nh, length, d])
-        return qkv[0], qkv[1], qkv[2]
+        w, b = self.packed_qkv_weight()
+        qkv = _C_ops.embedding(slots, paddle.matmul(x, w) + b, -1, False)     # row lookup: [B, L, 3H]
+        h = self.num_heads * self.head_size
+        q, k, v = (self._split_heads(qkv[:, :, i * h:(i + 1) * h]) for i in range(3))
+        context, _ = self.attend(q, k, v, attention_bias, scale=False)
+        return paddle.gather_nd(context, tokens)
 
 
 class ConvDropoutLayerNorm(nn.Layer):
@@ -261,11 +267,9 @@ class SqueezeBertModule(nn.Layer):
         attended = self.post_attention(context, hidden_states)
         return self.output(self.intermediate(attended), attended), scores
 
-    def forward_packed(self, x, attention_bias, tokens, pad_to_token, batch, length):
+    def forward_packed(self, x, attention_bias, slots, tokens):
         """The same layer on the real tokens only: x [T, H] -> [T, H] (see SqueezeBertModel)."""
-        q, k, v = self.attention.packed_qkv(x, pad_to_token, batch, length)
-        context, _ = self.attention.attend(q, k, v, attention_bias)
-        attended = self.post_attention(paddle.gather(context.reshape([-1, x.shape[-1]]), tokens), x)
+        attended = self.post_attention(self.attention.forward_packed(x, slots, tokens, attention_bias), x)
         inner, outer = self.intermediate.conv1d, self.output.conv1d
         if inner.groups != outer.groups or inner.groups == 1:
             return self.output(self.intermediate(attended), attended)
@@ -400,15 +404,15 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
 
 
     def _encode_packed(self, embeddings, attention_mask, bias):
-        batch, length, hidden = embeddings.shape[0], embeddings.shape[1], embeddings.shape[2]
-        keep = attention_mask.reshape([-1]).astype("int64")
-        tokens = paddle.nonzero(keep).reshape([-1])                                  # [T] grid slots
-        pad_to_token = paddle.clip(paddle.cumsum(keep, axis=0) - 1, min=0)           # slot -> row of x
-        x = paddle.gather(embeddings.reshape([-1, hidden]), tokens)
+        batch, length = embeddings.shape[0], embeddings.shape[1]
+        keep = attention_mask.astype("int64")
+        tokens = paddle.nonzero(keep)                                                  # [T, 2]
+        slots = paddle.clip(paddle.cumsum(keep.reshape([-1])) - 1, min=0).reshape([batch, length])
+        x = paddle.gather_nd(embeddings, tokens)                                       # [T, H]
         for layer in self.encoder.layers:
-            x = layer.forward_packed(x, bias, tokens, pad_to_token, batch, length)
-        grid = paddle.scatter(paddle.zeros([batch * length, hidden], x.dtype), tokens, x)
-        return grid.reshape([batch, length, hidden]), [], []
+            x = layer.forward_packed(x, bias, slots, tokens)
+        grid = _C_ops.embedding(slots, x, -1, False)                                   # [B, L, H]
+        return grid * keep.unsqueeze(-1).astype(x.dtype), [], []
 
 
 class SqueezeBertForSequenceClassification(SqueezeBertPreTrainedModel):
@@ -557,8 +561,8 @@ def freeze_derived_weights(model) -> None:
 
     with paddle.no_grad():
         for layer in model.sublayers():
-            if isinstance(layer, SqueezeBertSelfAttention) and layer.fuses_qkv():
-                w, b = layer.fused_qkv()
+            if isinstance(layer, SqueezeBertSelfAttention):
+                w, b = layer.packed_qkv_weight()
                 layer.add_parameter("frozen_qkv_weight", frozen(w))
                 layer.add_parameter("frozen_qkv_bias", frozen(b))
         for layer in model.sublayers():
