@@ -196,16 +196,24 @@ class SqueezeBertSelfAttention(nn.Layer):
         context = context.reshape([0, 0, self.num_heads * self.head_size])
         return (context, scores) if output_attentions else (context, None)
 
+    def grouped_qkv(self) -> bool:
+        """Whether Q, K and V share a group count > 1: then the packed path computes them as one
+        grouped product; otherwise as one dense product with block-diagonal weights."""
+        g = self.query.groups
+        return g > 1 and self.key.groups == g and self.value.groups == g
+
     def packed_qkv_weight(self):
-        """Q, K and V as one dense product: weight [H, 3H] (block-diagonal where grouped; on oneDNN
-        one wide product beats three grouped ones, in bf16 by far) and bias [3H], with the
-        1/sqrt(head size) score scale folded into the Q columns."""
+        """Q, K and V weights side by side, with the 1/sqrt(head size) score scale folded into Q:
+        dense [H, 3H] and bias [3H], or when grouped [g, H/g, 3H/g] and bias [g, 1, 3H/g]."""
         if "frozen_qkv_weight" in self._parameters:
             return self.frozen_qkv_weight, self.frozen_qkv_bias
         scale = 1.0 / math.sqrt(self.head_size)
-        return (paddle.concat([self.query.dense_weight() * scale, self.key.dense_weight(),
-                               self.value.dense_weight()], axis=1),
-                paddle.concat([self.query.bias * scale, self.key.bias, self.value.bias]))
+        convs, scales = (self.query, self.key, self.value), (scale, 1.0, 1.0)
+        if self.grouped_qkv():
+            return (paddle.concat([c.grouped_weight() * s for c, s in zip(convs, scales)], axis=-1),
+                    paddle.concat([c.grouped_bias() * s for c, s in zip(convs, scales)], axis=-1))
+        return (paddle.concat([c.dense_weight() * s for c, s in zip(convs, scales)], axis=1),
+                paddle.concat([c.bias * s for c, s in zip(convs, scales)]))
 
     def forward_packed(self, x, slots, tokens, attention_bias):
         """Real tokens x [T, H] -> context [T, H].
@@ -215,8 +223,14 @@ class SqueezeBertSelfAttention(nn.Layer):
         projections run on the real tokens only; the attention products on the padded grid.
         """
         w, b = self.packed_qkv_weight()
-        qkv = _C_ops.embedding(slots, paddle.matmul(x, w) + b, -1, False)     # row lookup: [B, L, 3H]
         h = self.num_heads * self.head_size
+        if self.grouped_qkv():
+            g = self.query.groups
+            qkv = paddle.matmul(group_major(x, g), w) + b                         # [g, T, 3H/g]
+            qkv = qkv.reshape([g, -1, 3, h // g]).transpose([1, 2, 0, 3]).reshape([-1, 3 * h])
+        else:
+            qkv = paddle.matmul(x, w) + b                                         # [T, 3H]
+        qkv = _C_ops.embedding(slots, qkv, -1, False)                             # row lookup: [B, L, 3H]
         q, k, v = (self._split_heads(qkv[:, :, i * h:(i + 1) * h]) for i in range(3))
         context, _ = self.attend(q, k, v, attention_bias, scale=False)
         return paddle.gather_nd(context, tokens)
