@@ -109,7 +109,8 @@ def main() -> int:
     from importlib.metadata import version   # not `import paddlenlp`: it would import torch too
     report = qb.common_fields(args, "paddle", {"paddle": paddle.__version__, "paddlenlp": version("paddlenlp")},
                               args.backend + ("+tensorrt" if args.tensorrt else ""))
-    report.update(qb.run(args, workload, forward, sync))
+    packed = args.backend == "inference" and args.model_type == "squeezebert"
+    report.update(qb.run(args, workload, forward, sync, packed=packed))
     qb.finish(args, report)
     return 0
 

@@ -21,13 +21,28 @@ SQUEEZEBERT = EncoderShape(groups=(4, 4, 4, 1, 4, 4))
 BERT_BASE = EncoderShape()
 
 
-def forward_flops(shape: EncoderShape, batch: int, length: int) -> float:
-    """FLOPs of one forward pass over a [batch, length] padded batch."""
+def projection_flops(shape: EncoderShape) -> float:
+    """FLOPs of the six projections of every layer, per token."""
     h, i = shape.hidden, shape.intermediate
     gq, gk, gv, gp, gi, go = shape.groups
-    per_token = 2 * (h * h / gq + h * h / gk + h * h / gv + h * h / gp + h * i / gi + i * h / go)
-    attention = 2 * 2 * length * h          # QK^T and probs @ V, per token
-    return float(batch * length * shape.layers * (per_token + attention))
+    return 2 * shape.layers * (h * h / gq + h * h / gk + h * h / gv + h * h / gp + h * i / gi + i * h / go)
+
+
+def attention_flops(shape: EncoderShape, batch: int, length: int) -> float:
+    """FLOPs of QK^T and probs @ V over a [batch, length] grid, all layers."""
+    return 2 * 2 * shape.layers * batch * length * length * shape.hidden
+
+
+def forward_flops(shape: EncoderShape, batch: int, length: int) -> float:
+    """FLOPs of one forward pass over a [batch, length] padded batch."""
+    return float(batch * length * projection_flops(shape) + attention_flops(shape, batch, length))
+
+
+def packed_flops(shape: EncoderShape, batch: int, length: int, tokens: int, multiple: int = 16) -> float:
+    """FLOPs the packed inference path executes: projections on the `tokens` real tokens only,
+    attention on the grid padded to a multiple of `multiple` (see inference.pad_length)."""
+    padded = -(-length // multiple) * multiple
+    return float(tokens * projection_flops(shape) + attention_flops(shape, batch, padded))
 
 
 def workload_flops(shape: EncoderShape, batch_shapes) -> float:

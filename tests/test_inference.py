@@ -188,6 +188,25 @@ def test_predictor_matches_dygraph_on_dynamic_shapes(tiny_model, fp32_predictor)
             assert max_diff(out, dygraph(tiny_model, ids, mask, types)) <= TOL, (b, length)
 
 
+def test_pad_length_pads_with_masked_zeros_up_to_the_position_table():
+    ids, mask, types = batch(2, 7, vocab=30522, seed=3)
+    padded = inference.pad_length(ids, mask, types, 16, 512)
+    assert [a.shape for a in padded] == [(2, 16)] * 3 and all(a.dtype == np.int64 for a in padded)
+    for original, longer in zip((ids, mask, types), padded):
+        assert (longer[:, :7] == original).all() and (longer[:, 7:] == 0).all()
+    assert [a.shape[1] for a in inference.pad_length(ids, mask, types, 16, 12)] == [12] * 3   # capped
+    assert [a.shape[1] for a in inference.pad_length(ids, mask, types, 7, 512)] == [7] * 3    # already a multiple
+    long = [np.ones((1, 20), np.int64)] * 3
+    assert [a.shape[1] for a in inference.pad_length(*long, 16, 16)] == [20] * 3           # never truncates
+
+
+def test_length_padding_leaves_predictions_unchanged(exported):
+    unpadded = inference.Predictor(exported, "cpu", "fp32", threads=1, pad_multiple=1)
+    padded = inference.Predictor(exported, "cpu", "fp32", threads=1, pad_multiple=16)
+    ids, mask, types = batch(3, 11, vocab=30522, seed=4)
+    assert max_diff(padded(ids, mask, types), unpadded(ids, mask, types)) <= TOL
+
+
 def test_predictor_matches_hf_on_real_pairs(tiny_qqp, tiny_model, fp32_predictor, vocab_file, qqp_jsonl):
     batches = real_batches(vocab_file, qqp_jsonl)
     assert len({b.input_ids.shape[1] for b in batches}) > 1      # lengths differ between batches

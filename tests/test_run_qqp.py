@@ -15,7 +15,7 @@ import pytest
 from conftest import TINY_QQP, TINY_QQP_MAX_LEN, TINY_QQP_PAIRS
 from helpers import link_tree, run_script
 from squeezebert_paddle.data import encode_examples, make_batches, read_pairs
-from squeezebert_paddle.flops import SQUEEZEBERT, EncoderShape, workload_flops
+from squeezebert_paddle.flops import SQUEEZEBERT, EncoderShape, forward_flops, packed_flops, workload_flops
 from squeezebert_paddle.metrics import acc_and_f1
 from squeezebert_paddle.qqp_benchmark import cpu_has_bf16
 from squeezebert_paddle.tokenizer import SqueezeBertTokenizer
@@ -50,6 +50,22 @@ def expected_gflop(vocab_file, examples, sort_by_length=False):
     encoded = encode_examples(SqueezeBertTokenizer(vocab_file), examples, TINY_QQP_MAX_LEN)
     batches = make_batches(encoded, BATCH, 0, sort_by_length)
     return workload_flops(TINY_SHAPE, [b.input_ids.shape for b in batches]) / 1e9
+
+
+def expected_executed_gflop(vocab_file, examples):
+    """The packed export's work: projections on real tokens, attention on lengths padded to 16."""
+    encoded = encode_examples(SqueezeBertTokenizer(vocab_file), examples, TINY_QQP_MAX_LEN)
+    batches = make_batches(encoded, BATCH, 0)
+    return sum(packed_flops(TINY_SHAPE, *b.input_ids.shape, int(b.attention_mask.sum())) for b in batches) / 1e9
+
+
+def test_packed_flops_count_real_tokens_and_the_padded_grid():
+    # no padding and no rounding: exactly the padded-batch count
+    assert packed_flops(SQUEEZEBERT, 4, 32, 4 * 32, multiple=1) == forward_flops(SQUEEZEBERT, 4, 32)
+    # half the tokens padded: projections halve, attention stays on the (rounded) grid
+    full, half = forward_flops(SQUEEZEBERT, 4, 32), packed_flops(SQUEEZEBERT, 4, 30, 60)
+    assert half < 0.6 * full
+    assert packed_flops(SQUEEZEBERT, 4, 30, 60) == packed_flops(SQUEEZEBERT, 4, 32, 60)
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +246,9 @@ def check_report(report, framework, backend, precision, examples, labels, gflop)
 def test_paddle_inference_report(runs, tiny_qqp, labels, pairs, vocab_file):
     proc, report = ok(runs, "paddle_first")
     check_report(report, "paddle", "inference", "fp32", N, labels, expected_gflop(vocab_file, pairs))
+    assert report["executed_gflop_per_second"] * report["seconds"] == pytest.approx(
+        expected_executed_gflop(vocab_file, pairs), rel=1e-9)
+    assert report["executed_gflop_per_second"] < report["gflop_per_second"]     # the padding was skipped
     assert report["skipped_rows"] == 0
     reference = tiny_qqp["logits"]
     assert 5 <= sum(report["predictions"]) <= N - 5          # both classes: the comparisons are live
@@ -241,6 +260,7 @@ def test_paddle_inference_report(runs, tiny_qqp, labels, pairs, vocab_file):
 def test_torch_report_and_predictions_match_paddle(runs, tiny_qqp, labels, pairs, vocab_file):
     _, report = ok(runs, "torch")
     check_report(report, "torch", "eager", "fp32", N, labels, expected_gflop(vocab_file, pairs))
+    assert report["executed_gflop_per_second"] == report["gflop_per_second"]
     _, paddle_report = ok(runs, "paddle_first")
     assert report["predictions"] == paddle_report["predictions"]
     assert np.abs(np.array(report["logits"]) - np.array(paddle_report["logits"])).max() <= 1e-4
