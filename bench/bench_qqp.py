@@ -165,6 +165,7 @@ def main():
             if "error" not in r:
                 print(f"- {name}: {r['examples']} pairs in {r['seconds']:.1f} s ({r['examples_per_second']:.1f}/s)")
     if args.output_json:
+        sys.path.insert(0, str(ROOT))
         from squeezebert_paddle.timing import write_json_atomic
         strip = lambda r: {k: v for k, v in r.items() if k not in ("logits", "predictions")}  # noqa: E731
         write_json_atomic(args.output_json, {"peaks": peaks, "rows": {k: strip(v) for k, v in results.items()},

@@ -127,7 +127,8 @@ class Predictor:
     """
 
     def __init__(self, prefix: Path, device: str = "cpu", precision: str = "fp32", threads: int = 1,
-                 tensorrt: bool = False, pad_multiple: int = 16, max_length: int | None = None):
+                 tensorrt: bool = False, pad_multiple: int = 16, max_length: int | None = None,
+                 profile: bool = False):
         from paddle import inference as pi
         self.pad_multiple = pad_multiple if device == "cpu" else 1
         self.max_length = max_length
@@ -150,6 +151,8 @@ class Predictor:
             config.set_cpu_math_library_num_threads(threads)
         config.switch_ir_optim(True)
         config.disable_glog_info()
+        if profile:            # per-operator table, printed when the predictor is destroyed
+            config.enable_profile()
         self._predictor = pi.create_predictor(config)
         self._inputs = [self._predictor.get_input_handle(n) for n in INPUT_NAMES]
         self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])

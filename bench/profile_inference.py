@@ -1,0 +1,59 @@
+"""Time repeated passes of the exported SqueezeBERT predictor over QQP pairs, and optionally print
+paddle.inference's per-operator profile. For finding where the time goes, not for the headline table
+(use bench_qqp.py for that).
+
+    python bench/profile_inference.py --precision bf16 --passes 3            # pairs/s of each pass
+    python bench/profile_inference.py --precision bf16 --profile             # + per-op table at exit
+    python bench/profile_inference.py --pad_multiple 1                       # no length padding
+
+The first pass over the data builds oneDNN kernels for every new shape; later passes reuse them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_dir", type=Path, default=ROOT / "models" / "squeezebert-mnli")
+    p.add_argument("--data_path", type=Path, default=ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs.jsonl")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--passes", type=int, default=2)
+    p.add_argument("--pad_multiple", type=int, default=16)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--profile", action="store_true")
+    args = p.parse_args()
+    from squeezebert_paddle.configuration import SqueezeBertConfig
+    from squeezebert_paddle.data import encode_examples, make_batches, read_pairs
+    from squeezebert_paddle.inference import Predictor, cached_export
+    from squeezebert_paddle.tokenizer import SqueezeBertTokenizer
+    if not (args.model_dir / "model_state.pdparams").is_file():
+        sys.exit(f"error: {args.model_dir} is not a converted model directory; run "
+                 f"`python convert_torch_to_paddle.py --demo` first (or pass --model_dir)")
+    examples, _ = read_pairs(args.data_path)
+    tokenizer = SqueezeBertTokenizer.from_pretrained(args.model_dir)
+    encoded = encode_examples(tokenizer, examples[:args.limit], 128)
+    batches = make_batches(encoded, args.batch_size, tokenizer.pad_token_id)
+    config = SqueezeBertConfig.from_json_file(args.model_dir / "model_config.json")
+    prefix, _ = cached_export(args.model_dir)
+    predictor = Predictor(prefix, "cpu", args.precision, args.threads, pad_multiple=args.pad_multiple,
+                          max_length=config.max_position_embeddings, profile=args.profile)
+    for k in range(args.passes):
+        start = time.perf_counter()
+        for b in batches:
+            predictor(b.input_ids, b.attention_mask, b.token_type_ids)
+        seconds = time.perf_counter() - start
+        print(f"pass {k + 1}: {len(encoded)} pairs in {seconds:.2f} s ({len(encoded) / seconds:.1f}/s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
