@@ -23,20 +23,20 @@ from squeezebert_paddle.tokenizer import SqueezeBertTokenizer
 
 # TINY (hidden 32, 4 heads, intermediate 64) with the group layouts the packed path treats differently.
 LAYOUTS = {
-    # the released 4/4/4/1/4/4: fused QKV with one head per group, grouped intermediate->output
+    # the released 4/4/4/1/4/4: one grouped QKV product, grouped intermediate->output
     "released-4": dict(q_groups=4, k_groups=4, v_groups=4, post_attention_groups=1,
                        intermediate_groups=4, output_groups=4),
-    # fused QKV with two heads per group, intermediate/output group-major with 2 groups
+    # grouped QKV with two heads per group, intermediate/output group-major with 2 groups
     "fused-2": dict(q_groups=2, k_groups=2, v_groups=2, post_attention_groups=1,
                     intermediate_groups=2, output_groups=2),
-    # q != k groups: three separate projections
+    # q != k groups: one dense product with block-diagonal weights
     "q!=k": dict(q_groups=2, k_groups=4, v_groups=1, post_attention_groups=2,
                  intermediate_groups=4, output_groups=4),
     "all-1": dict(q_groups=1, k_groups=1, v_groups=1, post_attention_groups=1,
                   intermediate_groups=1, output_groups=1),
     "intermediate!=output": dict(q_groups=4, k_groups=4, v_groups=4, post_attention_groups=2,
                                  intermediate_groups=2, output_groups=4),
-    # equal q/k/v groups but more groups than heads: not fusable
+    # equal q/k/v groups, more groups than heads: a group holds half a head
     "groups>heads": dict(q_groups=8, k_groups=8, v_groups=8, post_attention_groups=1,
                          intermediate_groups=8, output_groups=8),
 }
