@@ -279,11 +279,14 @@ class SqueezeBertModule(nn.Layer):
     def forward(self, hidden_states, attention_bias, output_attentions=False):
         context, scores = self.attention(hidden_states, attention_bias, output_attentions)
         attended = self.post_attention(context, hidden_states)
-        return self.output(self.intermediate(attended), attended), scores
+        return self.feed_forward(attended), scores
 
     def forward_packed(self, x, attention_bias, slots, tokens):
         """The same layer on the real tokens only: x [T, H] -> [T, H] (see SqueezeBertModel)."""
-        attended = self.post_attention(self.attention.forward_packed(x, slots, tokens, attention_bias), x)
+        return self.feed_forward(self.post_attention(self.attention.forward_packed(x, slots, tokens, attention_bias), x))
+
+    def feed_forward(self, attended):
+        """Intermediate conv, activation, output conv, dropout, + residual, LayerNorm: [..., H] -> [..., H]."""
         inner, outer = self.intermediate.conv1d, self.output.conv1d
         if inner.groups != outer.groups or inner.groups == 1:
             return self.output(self.intermediate(attended), attended)
@@ -291,7 +294,10 @@ class SqueezeBertModule(nn.Layer):
         h = self.intermediate.act(paddle.matmul(group_major(attended, inner.groups), inner.grouped_weight())
                                   + inner.grouped_bias())
         z = (paddle.matmul(h, outer.grouped_weight()) + outer.grouped_bias()).transpose([1, 0, 2])
-        z = z.reshape([-1, x.shape[-1]])
+        if attended.ndim == 2:          # packed tokens [T, H]
+            z = z.reshape([-1, attended.shape[-1]])
+        else:                           # [B, L, H]: a shape tensor, as both may be dynamic when traced
+            z = z.reshape(paddle.shape(attended))
         return self.output.layernorm(self.output.dropout(z) + attended)
 
 

@@ -219,6 +219,15 @@ def test_predictor_matches_hf_on_real_pairs(tiny_qqp, tiny_model, fp32_predictor
     assert (out.argmax(-1) == tiny_qqp["logits"].argmax(-1)).all()
 
 
+def test_padded_export_matches_dygraph_on_dynamic_shapes(tiny_model, tmp_path):
+    # pack_tokens=False traces the plain [B, L, H] path (both axes dynamic)
+    predictor = inference.Predictor(inference.export(tiny_model, tmp_path, pack_tokens=False), "cpu", "fp32",
+                                    threads=1, pad_multiple=1)
+    for b, length in [(2, 7), (4, 19)]:
+        ids, mask, types = batch(b, length, vocab=30522, seed=length)
+        assert max_diff(predictor(ids, mask, types), dygraph(tiny_model, ids, mask, types)) <= TOL, (b, length)
+
+
 def test_base_model_export_returns_pooled_output(tiny_model, tmp_path):
     prefix = inference.export(tiny_model.squeezebert, tmp_path)
     predictor = inference.Predictor(prefix, "cpu", "fp32", threads=1)
