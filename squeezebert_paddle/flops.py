@@ -38,9 +38,9 @@ def forward_flops(shape: EncoderShape, batch: int, length: int) -> float:
     return float(batch * length * projection_flops(shape) + attention_flops(shape, batch, length))
 
 
-def packed_flops(shape: EncoderShape, batch: int, length: int, tokens: int, multiple: int = 16) -> float:
+def packed_flops(shape: EncoderShape, batch: int, length: int, tokens: int, multiple: int) -> float:
     """FLOPs the packed inference path executes: projections on the `tokens` real tokens only,
-    attention on the grid padded to a multiple of `multiple` (see inference.pad_length)."""
+    attention on the grid padded to a multiple of `multiple` (the predictor's, see inference.pad_length)."""
     padded = -(-length // multiple) * multiple
     return float(tokens * projection_flops(shape) + attention_flops(shape, batch, padded))
 

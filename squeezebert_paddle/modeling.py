@@ -125,6 +125,13 @@ class Conv1x1(nn.Layer):
         return y.transpose([1, 0, 2]).reshape([*batch_shape, self.cout]) + self.bias
 
 
+def lookup_rows(table, index):
+    """table[index] for a computed 2-D `table` [N, C] and an int64 `index` [...]: [..., C].
+    (F.embedding checks its padding index against the table's length, which a traced program does
+    not know; the underlying op needs no such check.)"""
+    return _C_ops.embedding(index, table, -1, False)
+
+
 def group_major(x, groups: int):
     """[N, C] -> [groups, N, C/groups]: the channel groups of every row, one matrix per group."""
     return x.reshape([-1, groups, x.shape[-1] // groups]).transpose([1, 0, 2])
@@ -230,7 +237,7 @@ class SqueezeBertSelfAttention(nn.Layer):
             qkv = qkv.reshape([g, -1, 3, h // g]).transpose([1, 2, 0, 3]).reshape([-1, 3 * h])
         else:
             qkv = paddle.matmul(x, w) + b                                         # [T, 3H]
-        qkv = _C_ops.embedding(slots, qkv, -1, False)                             # row lookup: [B, L, 3H]
+        qkv = lookup_rows(qkv, slots)                                             # [B, L, 3H]
         q, k, v = (self._split_heads(qkv[:, :, i * h:(i + 1) * h]) for i in range(3))
         context, _ = self.attend(q, k, v, attention_bias, scale=False)
         return paddle.gather_nd(context, tokens)
@@ -283,10 +290,11 @@ class SqueezeBertModule(nn.Layer):
 
     def forward_packed(self, x, attention_bias, slots, tokens):
         """The same layer on the real tokens only: x [T, H] -> [T, H] (see SqueezeBertModel)."""
-        return self.feed_forward(self.post_attention(self.attention.forward_packed(x, slots, tokens, attention_bias), x))
+        context = self.attention.forward_packed(x, slots, tokens, attention_bias)
+        return self.feed_forward(self.post_attention(context, x))
 
     def feed_forward(self, attended):
-        """Intermediate conv, activation, output conv, dropout, + residual, LayerNorm: [..., H] -> [..., H]."""
+        """Intermediate conv, activation, output conv, dropout, + residual, LayerNorm: [..., H] -> same."""
         inner, outer = self.intermediate.conv1d, self.output.conv1d
         if inner.groups != outer.groups or inner.groups == 1:
             return self.output(self.intermediate(attended), attended)
@@ -431,7 +439,7 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
         x = paddle.gather_nd(embeddings, tokens)                                       # [T, H]
         for layer in self.encoder.layers:
             x = layer.forward_packed(x, bias, slots, tokens)
-        grid = _C_ops.embedding(slots, x, -1, False)                                   # [B, L, H]
+        grid = lookup_rows(x, slots)                                                   # [B, L, H]
         return grid * keep.unsqueeze(-1).astype(x.dtype), [], []
 
 

@@ -145,11 +145,12 @@ def tokenizer_for(args):
     return SqueezeBertTokenizer(args.vocab)
 
 
-def run(args, workload: Workload, forward, sync=None, packed: bool = False) -> dict:
+def run(args, workload: Workload, forward, sync=None, packed_multiple: int | None = None) -> dict:
     """Time `forward(batch) -> logits or None` over the workload; return the report fields.
 
-    `gflop` counts the padded batches' FLOPs (what a plain implementation computes); with `packed`
-    (our inference export) the executed FLOPs count the projections on real tokens only."""
+    `gflop` counts the padded batches' FLOPs (what a plain implementation computes). For our packed
+    inference export, `packed_multiple` is its predictor's length multiple: the executed FLOPs then
+    count the projections on real tokens only."""
     outputs, seconds = time_batches(forward, workload.batches, warmup=args.warmup, sync=sync,
                                     progress=not args.no_progress, desc="qqp")
     report = summarize(seconds, workload.examples, workload.tokens)
@@ -159,8 +160,8 @@ def run(args, workload: Workload, forward, sync=None, packed: bool = False) -> d
     report["gflop_per_second"] = gflop / report["seconds"]
     # What the hardware executed: the same as `gflop` unless the path skips the padding.
     executed = gflop
-    if packed:
-        executed = sum(packed_flops(shape, *b.input_ids.shape, int(b.attention_mask.sum()))
+    if packed_multiple:
+        executed = sum(packed_flops(shape, *b.input_ids.shape, int(b.attention_mask.sum()), packed_multiple)
                        for b in workload.batches) / 1e9
     report["executed_gflop_per_second"] = executed / report["seconds"]
     report["skipped_rows"] = workload.skipped

@@ -56,16 +56,17 @@ def expected_executed_gflop(vocab_file, examples):
     """The packed export's work: projections on real tokens, attention on lengths padded to 16."""
     encoded = encode_examples(SqueezeBertTokenizer(vocab_file), examples, TINY_QQP_MAX_LEN)
     batches = make_batches(encoded, BATCH, 0)
-    return sum(packed_flops(TINY_SHAPE, *b.input_ids.shape, int(b.attention_mask.sum())) for b in batches) / 1e9
+    return sum(packed_flops(TINY_SHAPE, *b.input_ids.shape, int(b.attention_mask.sum()), 16)
+               for b in batches) / 1e9
 
 
 def test_packed_flops_count_real_tokens_and_the_padded_grid():
     # no padding and no rounding: exactly the padded-batch count
     assert packed_flops(SQUEEZEBERT, 4, 32, 4 * 32, multiple=1) == forward_flops(SQUEEZEBERT, 4, 32)
     # half the tokens padded: projections halve, attention stays on the (rounded) grid
-    full, half = forward_flops(SQUEEZEBERT, 4, 32), packed_flops(SQUEEZEBERT, 4, 30, 60)
+    full, half = forward_flops(SQUEEZEBERT, 4, 32), packed_flops(SQUEEZEBERT, 4, 30, 60, 16)
     assert half < 0.6 * full
-    assert packed_flops(SQUEEZEBERT, 4, 30, 60) == packed_flops(SQUEEZEBERT, 4, 32, 60)
+    assert packed_flops(SQUEEZEBERT, 4, 30, 60, 16) == packed_flops(SQUEEZEBERT, 4, 32, 60, 16)
 
 
 @pytest.fixture(scope="module")
