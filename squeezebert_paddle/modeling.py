@@ -17,6 +17,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import _C_ops, nn
 
+from . import cpu_kernels
 from .configuration import SqueezeBertConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -116,6 +117,18 @@ class Conv1x1(nn.Layer):
         eye = paddle.eye(g, dtype=w.dtype).reshape([g, 1, g, 1])
         return (eye * w.unsqueeze(2)).reshape([self.cin, self.cout])        # [g, in/g, g, out/g]
 
+    def product(self, x):
+        """The bias-free product as grouped [g, N, C_out/g] ([1, N, C_out] for g = 1), from token-major
+        x [N, C_in] or x already grouped by this conv's groups [g, N, C_in/g]. The weight enters the
+        matmul untransposed (transpose_y): no copy of it in either direction."""
+        g = self.groups
+        if g == 1:
+            w = self.weight.reshape([self.cout, self.cin])
+            return paddle.matmul(x.reshape([-1, self.cin]), w, transpose_y=True).unsqueeze(0)
+        if x.ndim == 2:
+            x = cpu_kernels.group_major(x, g)
+        return paddle.matmul(x, self.weight.reshape([g, self.cout // g, self.cin // g]), transpose_y=True)
+
     def forward(self, x):
         g = self.groups
         if g == 1:
@@ -166,6 +179,24 @@ class SqueezeBertEmbeddings(nn.Layer):
             embeddings = embeddings + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.LayerNorm(embeddings))
 
+    def forward_fused(self, input_ids, token_type_ids=None, position_ids=None):
+        """The same with the fused CPU kernels (training): -> token-major [B * L, H]."""
+        batch, length = input_ids.shape
+        if position_ids is None:
+            position_ids = paddle.arange(length, dtype="int64").unsqueeze(0)
+        words = self.word_embeddings(input_ids)
+        words = paddle.where((input_ids == self.pad_token_id).unsqueeze(-1), words.detach(), words)
+        # Lookups at full [B, L] shape: a broadcast add's gradient is a slow reduction on the CPU.
+        others = self.position_embeddings(position_ids.expand([batch, length]))
+        if token_type_ids is None:
+            token_type_ids = paddle.zeros([batch, length], dtype="int64")
+        others = others + self.token_type_embeddings(token_type_ids)
+        hidden = words.shape[-1]
+        zero = paddle.zeros([hidden], dtype=words.dtype)
+        normed = cpu_kernels.bias_dropout_residual_layernorm(
+            others.reshape([1, -1, hidden]), zero, words.reshape([-1, hidden]), self.LayerNorm, 0.0)
+        return cpu_kernels.dropout(normed, self.dropout.p)
+
 
 class SqueezeBertSelfAttention(nn.Layer):
     """Multi-head self-attention whose Q, K, V projections are grouped 1x1 convolutions."""
@@ -191,6 +222,28 @@ class SqueezeBertSelfAttention(nn.Layer):
         k = self._split_heads(self.key(hidden_states))
         v = self._split_heads(self.value(hidden_states))
         return self.attend(q, k, v, attention_bias, output_attentions)
+
+    def forward_fused(self, x, mask_bias, batch: int):
+        """Training with the fused CPU kernels: x token-major [N, H], mask_bias additive [B, L] ->
+        context [N, H]. Each head lies inside one channel group, so the grouped products go straight
+        to [B, nh, L, d] with their biases added on the way."""
+        grouped = {}
+
+        def heads(conv):
+            g = conv.groups
+            if g > 1 and g not in grouped:
+                grouped[g] = cpu_kernels.group_major(x, g)
+            return cpu_kernels.bias_heads(conv.product(grouped.get(g, x)), conv.bias, batch, self.num_heads)
+
+        q, k, v = heads(self.query), heads(self.key), heads(self.value)
+        probs = cpu_kernels.softmax_dropout(paddle.matmul(q, k, transpose_y=True), mask_bias,
+                                            1.0 / math.sqrt(self.head_size), self.dropout.p)
+        context = cpu_kernels.merge_heads(paddle.matmul(probs, v))                   # [B, L, H]
+        return context.reshape([-1, self.num_heads * self.head_size])
+
+    def fusable(self) -> bool:
+        """Whether every head lies inside one channel group of Q, K and V (the fused layout)."""
+        return all((conv.cout // conv.groups) % self.head_size == 0 for conv in (self.query, self.key, self.value))
 
     def attend(self, q, k, v, attention_bias, output_attentions=False, scale=True):
         """q, k, v [B, nh, L, d] -> context [B, L, H] (and the scores when asked for)."""
@@ -292,6 +345,23 @@ class SqueezeBertModule(nn.Layer):
         """The same layer on the real tokens only: x [T, H] -> [T, H] (see SqueezeBertModel)."""
         context = self.attention.forward_packed(x, slots, tokens, attention_bias)
         return self.feed_forward(self.post_attention(context, x))
+
+    def forward_fused(self, x, mask_bias, batch: int):
+        """Training with the fused CPU kernels on token-major x [N, H] -> [N, H]."""
+        context = self.attention.forward_fused(x, mask_bias, batch)
+        post = self.post_attention
+        attended = cpu_kernels.bias_dropout_residual_layernorm(
+            post.conv1d.product(context), post.conv1d.bias, x, post.layernorm, post.dropout.p)
+        inner, outer = self.intermediate.conv1d, self.output.conv1d
+        h = inner.product(attended)                                                   # [gi, N, I/gi]
+        if self.intermediate.act in (F.gelu,):
+            h = cpu_kernels.bias_gelu(h, inner.bias)
+        else:
+            h = self.intermediate.act(h + inner.grouped_bias())
+        if outer.groups != inner.groups:                                              # back to [N, I]
+            h = h.transpose([1, 0, 2]).reshape([-1, inner.cout])
+        return cpu_kernels.bias_dropout_residual_layernorm(
+            outer.product(h), outer.bias, attended, self.output.layernorm, self.output.dropout.p)
 
     def feed_forward(self, attended):
         """Intermediate conv, activation, output conv, dropout, + residual, LayerNorm: [..., H] -> same."""
@@ -412,6 +482,11 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
         Returns (sequence_output, pooled_output), followed by the per-layer hidden states [B, L, H]
         and/or attention scores [B, nh, L, L] when asked for.
         """
+        if not output_attentions and self._fused_training(input_ids, attention_mask):
+            sequence_output, hidden = self._encode_fused(input_ids, attention_mask, token_type_ids, position_ids,
+                                                         output_hidden_states)
+            outputs = (sequence_output, self.pooler(sequence_output))
+            return outputs + (tuple(hidden),) if output_hidden_states else outputs
         embedding_output = self.embeddings(input_ids, token_type_ids, position_ids)
         if attention_mask is None:
             bias = paddle.zeros([1, 1, 1, 1], dtype=embedding_output.dtype)
@@ -430,6 +505,32 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
             outputs += (tuple(scores),)
         return outputs
 
+
+    def _fused_training(self, input_ids, attention_mask) -> bool:
+        """Train mode on the CPU in fp32 without autocast, a [B, L] mask, kernels built: use them."""
+        if not self.training or (attention_mask is not None and attention_mask.ndim != 2):
+            return False
+        tracer = paddle.base.framework._dygraph_tracer()
+        if tracer is None or tracer._amp_level != paddle.base.core.AmpLevel.O0:
+            return False
+        return (self.encoder.layers[0].attention.fusable()
+                and cpu_kernels.usable(self.embeddings.word_embeddings.weight))
+
+    def _encode_fused(self, input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states):
+        batch, length = input_ids.shape
+        x = self.embeddings.forward_fused(input_ids, token_type_ids, position_ids)    # [B * L, H]
+        if attention_mask is None:
+            mask_bias = paddle.zeros([batch, length], dtype=x.dtype)
+        else:
+            mask_bias = extended_attention_mask(attention_mask, x.dtype).reshape([batch, length])
+        hidden = []
+        for layer in self.encoder.layers:
+            if output_hidden_states:
+                hidden.append(x.reshape([batch, length, -1]))
+            x = layer.forward_fused(x, mask_bias, batch)
+        if output_hidden_states:
+            hidden.append(x.reshape([batch, length, -1]))
+        return x.reshape([batch, length, -1]), hidden
 
     def _encode_packed(self, embeddings, attention_mask, bias):
         batch, length = embeddings.shape[0], embeddings.shape[1]
