@@ -5,7 +5,8 @@ SqueezeBERT classifier, the same weights and the same batches.
     python bench/bench_train.py --shapes 16x64 --steps 3 --profile
 
 A step is forward + loss + backward + global-norm clipping + AdamW (decay by rank), dropout on, as in
-fine-tuning. Each framework runs in its own process (their thread pools would fight), with the same
+fine-tuning; Paddle's runs through the fused CPU kernels (squeezebert_paddle.cpu_kernels) as run_glue.py
+does. Both workers keep freed memory for reuse (squeezebert_paddle.host_memory), unless --default_malloc. Each framework runs in its own process (their thread pools would fight), with the same
 thread count; `--warmup` untimed steps come first, then `--steps` timed ones (median reported).
 With --profile the Paddle worker also prints paddle.profiler's operator summary for one step.
 """
@@ -60,6 +61,7 @@ def timed(step, batches, warmup: int) -> dict[str, list[float]]:
 
 # -- workers (one framework per process) -------------------------------------------------------------
 
+
 def make_weights(model_dir: Path) -> None:
     import paddle
     from squeezebert_paddle import SqueezeBertConfig, SqueezeBertForSequenceClassification
@@ -67,12 +69,17 @@ def make_weights(model_dir: Path) -> None:
     SqueezeBertForSequenceClassification(SqueezeBertConfig(**FULL)).save_pretrained(model_dir)
 
 
-def paddle_worker(model_dir: Path, batches, warmup: int, threads: int, profile: bool) -> dict:
+def paddle_worker(model_dir: Path, batches, warmup: int, threads: int, profile: bool, retain: bool) -> dict:
     import paddle
     from squeezebert_paddle import SqueezeBertForSequenceClassification
+    from squeezebert_paddle import cpu_kernels
+    from squeezebert_paddle.host_memory import retain_freed_memory
     from squeezebert_paddle.training import build_optimizer, build_scheduler
-    paddle.set_device("cpu")
-    paddle.base.core.set_num_threads(threads)        # as run_glue.py does; Paddle's default is 1
+    paddle.set_device("cpu")                        # as run_glue.py's setup_distributed does:
+    paddle.base.core.set_num_threads(threads)       # Paddle's default is 1 thread
+    cpu_kernels.set_threads(threads)
+    if retain:
+        retain_freed_memory()
     model = SqueezeBertForSequenceClassification.from_pretrained(model_dir)
     model.train()
     optimizer = build_optimizer(model, build_scheduler(LR, 0, 0, 1), WEIGHT_DECAY, EPS, CLIP)
@@ -96,13 +103,16 @@ def paddle_worker(model_dir: Path, batches, warmup: int, threads: int, profile: 
     return {"framework": "paddle", "version": paddle.__version__, **times}
 
 
-def torch_worker(model_dir: Path, batches, warmup: int, threads: int) -> dict:
+def torch_worker(model_dir: Path, batches, warmup: int, threads: int, retain: bool) -> dict:
     import torch
     import transformers
     from squeezebert_paddle.checkpoint import read_pdparams
     from squeezebert_paddle.configuration import SqueezeBertConfig
     from squeezebert_paddle.conversion import paddle_to_hf
     torch.set_num_threads(threads)
+    if retain:                                      # the same malloc policy as the Paddle worker
+        from squeezebert_paddle.host_memory import retain_freed_memory
+        retain_freed_memory()
     config = SqueezeBertConfig.from_json_file(model_dir / "model_config.json")
     hf_config = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "architectures")}
     model = transformers.SqueezeBertForSequenceClassification(transformers.SqueezeBertConfig(**hf_config))
@@ -133,9 +143,10 @@ def worker(args) -> None:
     batch, length = map(int, args.shape.split("x"))
     batches = make_batches(batch, length, args.warmup + args.steps)
     if args.worker == "paddle":
-        result = paddle_worker(Path(args.model_dir), batches, args.warmup, args.threads, args.profile)
+        result = paddle_worker(Path(args.model_dir), batches, args.warmup, args.threads, args.profile,
+                               not args.default_malloc)
     else:
-        result = torch_worker(Path(args.model_dir), batches, args.warmup, args.threads)
+        result = torch_worker(Path(args.model_dir), batches, args.warmup, args.threads, not args.default_malloc)
     print("RESULT " + json.dumps(result | {"shape": args.shape}), flush=True)
 
 
@@ -149,7 +160,8 @@ def spawn(args, *extra) -> subprocess.CompletedProcess:
 
 def run_worker(args, model_dir: Path, framework: str, shape: str) -> dict:
     done = spawn(args, "--worker", framework, "--model_dir", model_dir, "--shape", shape,
-                 "--steps", args.steps, "--warmup", args.warmup, *(["--profile"] if args.profile else []))
+                 "--steps", args.steps, "--warmup", args.warmup, *(["--profile"] if args.profile else []),
+                 *(["--default_malloc"] if args.default_malloc else []))
     if done.returncode != 0:
         sys.exit(f"{framework} worker failed:\n{done.stderr[-3000:]}")
     if args.profile and framework == "paddle":
@@ -165,6 +177,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1, help="alternate the two frameworks this many times")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both frameworks")
     p.add_argument("--profile", action="store_true", help="print paddle.profiler's op summary of one step")
+    p.add_argument("--default_malloc", action="store_true",
+                   help="both workers with glibc's default malloc thresholds (by default both keep freed "
+                        "memory for reuse, as run_glue.py does: squeezebert_paddle.host_memory)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--worker", choices=("paddle", "torch"), help=argparse.SUPPRESS)
     p.add_argument("--make_weights", action="store_true", help=argparse.SUPPRESS)

@@ -15,12 +15,14 @@ saved generator state replays them.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import io
 import logging
 import os
 import platform
+import warnings
 from pathlib import Path
 
 import paddle
@@ -61,7 +63,9 @@ def load():
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # One builder at a time (several processes of a distributed launch start together).
-        with open(directory / ".lock", "w") as lock, contextlib.redirect_stdout(io.StringIO()):
+        with open(directory / ".lock", "w") as lock, contextlib.redirect_stdout(io.StringIO()), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")             # "No ccache found"
             fcntl.flock(lock, fcntl.LOCK_EX)
             _module = build(name="squeezebert_fused_cpu", sources=[str(SOURCE)], extra_cxx_cflags=CFLAGS,
                             extra_ldflags=["-fopenmp"], build_directory=str(directory), verbose=False)
@@ -74,6 +78,13 @@ def load():
 
 def failure() -> str | None:
     return _failure
+
+
+def set_threads(count: int) -> None:
+    """Threads for the kernels (GCC's OpenMP runtime, which Paddle's own thread setting does not reach)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(int(count))
+
 
 
 def usable(x) -> bool:
@@ -98,6 +109,12 @@ def group_major(x, groups: int):
 def bias_heads(y, bias, batch: int, heads: int):
     """Grouped projection [G, B*L, C/G] + bias [C] -> attention heads [B, heads, L, C/heads]."""
     return _module.sb_bias_heads(y, bias, batch, heads)
+
+
+def qkv_heads(y, bias, batch: int, heads: int):
+    """One product for Q, K and V, grouped [G, B*L, 3C/G] (each group's Q, K, V columns side by side),
+    + bias [3C] (Q's, K's, V's) -> q, k, v [B, heads, L, C/heads]."""
+    return _module.sb_qkv_heads(y, bias, batch, heads)
 
 
 def merge_heads(x):

@@ -227,15 +227,16 @@ class SqueezeBertSelfAttention(nn.Layer):
         """Training with the fused CPU kernels: x token-major [N, H], mask_bias additive [B, L] ->
         context [N, H]. Each head lies inside one channel group, so the grouped products go straight
         to [B, nh, L, d] with their biases added on the way."""
-        grouped = {}
-
-        def heads(conv):
-            g = conv.groups
-            if g > 1 and g not in grouped:
-                grouped[g] = cpu_kernels.group_major(x, g)
-            return cpu_kernels.bias_heads(conv.product(grouped.get(g, x)), conv.bias, batch, self.num_heads)
-
-        q, k, v = heads(self.query), heads(self.key), heads(self.value)
+        convs = (self.query, self.key, self.value)
+        g = self.query.groups
+        if all(c.groups == g for c in convs):
+            # One product for Q, K and V: each group's three weight blocks side by side.
+            w = paddle.concat([c.weight.reshape([g, c.cout // g, c.cin // g]) for c in convs], axis=1)
+            xg = cpu_kernels.group_major(x, g) if g > 1 else x.unsqueeze(0)
+            q, k, v = cpu_kernels.qkv_heads(paddle.matmul(xg, w, transpose_y=True),
+                                            paddle.concat([c.bias for c in convs]), batch, self.num_heads)
+        else:
+            q, k, v = (cpu_kernels.bias_heads(c.product(x), c.bias, batch, self.num_heads) for c in convs)
         probs = cpu_kernels.softmax_dropout(paddle.matmul(q, k, transpose_y=True), mask_bias,
                                             1.0 / math.sqrt(self.head_size), self.dropout.p)
         context = cpu_kernels.merge_heads(paddle.matmul(probs, v))                   # [B, L, H]

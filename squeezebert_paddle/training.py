@@ -36,7 +36,9 @@ import paddle
 import paddle.distributed as dist
 from tqdm import tqdm
 
+from . import cpu_kernels
 from . import data as glue
+from . import host_memory
 from .checkpoint import CheckpointError, atomic_write_text, read_pdparams, write_pdparams
 from .metrics import compute_metrics
 
@@ -86,6 +88,8 @@ def setup_distributed(device: str, threads: int | None = None) -> Dist:
     paddle.set_device(device)
     if device == "cpu":
         paddle.base.core.set_num_threads(cpu_threads(threads))
+        cpu_kernels.set_threads(cpu_threads(threads))
+        host_memory.retain_freed_memory()
     world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
     if world > 1:
         dist.init_parallel_env()

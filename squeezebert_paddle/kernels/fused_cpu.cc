@@ -160,61 +160,102 @@ PD_BUILD_GRAD_OP(sb_group_major)
     .SetKernelFn(PD_KERNEL(GroupMajorGrad));
 
 // ---------------------------------------------------------------------------------------------
-// bias_heads: grouped [G, N, Cg] + bias [C] -> attention heads [B, nh, L, d] (N = B * L).
-// Gradient: the inverse permutation, and the bias gradient summed over tokens.
+// bias_heads: grouped [G, N, P * Cg] + bias [P * C] -> P tensors of attention heads [B, nh, L, d]
+// (N = B * L). Within group g, columns [p * Cg, (p + 1) * Cg) belong to part p (Q, K, V side by side
+// when P = 3, as one product computes them); bias holds part p's [C] at p * C. A head lies inside
+// one group (d divides Cg). Gradient: the inverse permutation, and the bias gradient summed over tokens.
 
-std::vector<Tensor> BiasHeads(const Tensor& y, const Tensor& bias, int64_t batch, int64_t heads) {
+namespace {
+
+struct HeadLayout {
+  int64_t G, N, W, Cg, C, B, L, H, d, P;
+  HeadLayout(const Shape& y, int64_t parts, int64_t batch, int64_t heads)
+      : G(y[0]), N(y[1]), W(y[2]), Cg(y[2] / parts), C(y[0] * (y[2] / parts)), B(batch), L(y[1] / batch),
+        H(heads), d(C / heads), P(parts) {}
+  // offset of (part p, token b*L + l, head h) in the grouped tensor
+  int64_t grouped(int64_t p, int64_t b, int64_t l, int64_t h) const {
+    int64_t c0 = h * d;
+    return ((c0 / Cg) * N + b * L + l) * W + p * Cg + c0 % Cg;
+  }
+  int64_t head(int64_t b, int64_t h, int64_t l) const { return ((b * H + h) * L + l) * d; }
+};
+
+std::vector<Tensor> split_heads(const Tensor& y, const Tensor& bias, int64_t parts, int64_t batch, int64_t heads) {
   check_float(y, "bias_heads input");
-  auto s = y.shape();
-  int64_t G = s[0], N = s[1], Cg = s[2], C = G * Cg, L = N / batch, d = C / heads;
-  Tensor out = empty({batch, heads, L, d}, y);
+  HeadLayout t(y.shape(), parts, batch, heads);
+  PD_CHECK(t.Cg % t.d == 0, "bias_heads: a head must lie inside one channel group");
+  std::vector<Tensor> outs;
+  std::vector<float*> op;
+  for (int64_t p = 0; p < parts; ++p) {
+    outs.push_back(empty({batch, heads, t.L, t.d}, y));
+    op.push_back(outs.back().data<float>());
+  }
   const float *yp = y.data<float>(), *bp = bias.data<float>();
-  float* op = out.data<float>();
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t h = 0; h < heads; ++h) {
-      int64_t c0 = h * d, g = c0 / Cg, j0 = c0 % Cg;   // a head lies inside one group (d | Cg)
-      for (int64_t l = 0; l < L; ++l) {
-        const float* src = yp + (g * N + b * L + l) * Cg + j0;
-        float* dst = op + ((b * heads + h) * L + l) * d;
+#pragma omp parallel for collapse(3) schedule(static)
+  for (int64_t p = 0; p < parts; ++p)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t h = 0; h < heads; ++h) {
+        const float* bias_row = bp + p * t.C + h * t.d;
+        for (int64_t l = 0; l < t.L; ++l) {
+          const float* src = yp + t.grouped(p, b, l, h);
+          float* dst = op[p] + t.head(b, h, l);
 #pragma omp simd
-        for (int64_t k = 0; k < d; ++k) dst[k] = src[k] + bp[c0 + k];
-      }
-    }
-  return {out};
-}
-
-std::vector<Tensor> BiasHeadsGrad(const Tensor& y, const Tensor& bias, const Tensor& dout, int64_t batch,
-                                  int64_t heads) {
-  auto s = y.shape();
-  int64_t G = s[0], N = s[1], Cg = s[2], C = G * Cg, L = N / batch, d = C / heads;
-  Tensor dy = empty(s, y), db = empty({C}, y);
-  const float* gp = dout.data<float>();
-  float* dyp = dy.data<float>();
-  int threads = max_threads();
-  std::vector<float> parts(static_cast<size_t>(threads) * C, 0.0f);
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t h = 0; h < heads; ++h) {
-      float* part = parts.data() + thread_id() * C;
-      int64_t c0 = h * d, g = c0 / Cg, j0 = c0 % Cg;
-      for (int64_t l = 0; l < L; ++l) {
-        const float* src = gp + ((b * heads + h) * L + l) * d;
-        float* dst = dyp + (g * N + b * L + l) * Cg + j0;
-#pragma omp simd
-        for (int64_t k = 0; k < d; ++k) {
-          dst[k] = src[k];
-          part[c0 + k] += src[k];
+          for (int64_t k = 0; k < t.d; ++k) dst[k] = src[k] + bias_row[k];
         }
       }
-    }
-  reduce_parts(parts, threads, C, db.data<float>());
+  return outs;
+}
+
+std::vector<Tensor> join_heads(const Tensor& y, const std::vector<const Tensor*>& douts, int64_t batch,
+                               int64_t heads) {
+  int64_t parts = static_cast<int64_t>(douts.size());
+  HeadLayout t(y.shape(), parts, batch, heads);
+  Tensor dy = empty(y.shape(), y), db = empty({parts * t.C}, y);
+  float* dyp = dy.data<float>();
+  int threads = max_threads();
+  std::vector<float> sums(static_cast<size_t>(threads) * parts * t.C, 0.0f);
+#pragma omp parallel for collapse(3) schedule(static)
+  for (int64_t p = 0; p < parts; ++p)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t h = 0; h < heads; ++h) {
+        float* sum = sums.data() + (thread_id() * parts + p) * t.C + h * t.d;
+        // an output nothing depends on has no gradient: zeros
+        const float* gp = douts[p]->initialized() ? douts[p]->data<float>() : nullptr;
+        for (int64_t l = 0; l < t.L; ++l) {
+          float* dst = dyp + t.grouped(p, b, l, h);
+          if (gp == nullptr) {
+            std::memset(dst, 0, t.d * sizeof(float));
+            continue;
+          }
+          const float* src = gp + t.head(b, h, l);
+#pragma omp simd
+          for (int64_t k = 0; k < t.d; ++k) {
+            dst[k] = src[k];
+            sum[k] += src[k];
+          }
+        }
+      }
+  reduce_parts(sums, threads, parts * t.C, db.data<float>());
   return {dy, db};
 }
 
-std::vector<Shape> BiasHeadsShape(const Shape& y, const Shape& bias, int64_t batch, int64_t heads) {
-  int64_t C = y[0] * y[2];
-  return {{batch, heads, y[1] < 0 ? -1 : y[1] / batch, C / heads}};
+Shape heads_shape(const Shape& y, int64_t parts, int64_t batch, int64_t heads) {
+  int64_t C = y[0] * (y[2] / parts);
+  return {batch, heads, y[1] < 0 ? -1 : y[1] / batch, C / heads};
+}
+
+}  // namespace
+
+std::vector<Tensor> BiasHeads(const Tensor& y, const Tensor& bias, int64_t batch, int64_t heads) {
+  return split_heads(y, bias, 1, batch, heads);
+}
+
+std::vector<Tensor> BiasHeadsGrad(const Tensor& y, const Tensor& dout, int64_t batch, int64_t heads) {
+  return join_heads(y, {&dout}, batch, heads);
+}
+
+std::vector<Shape> BiasHeadsShape(const Shape& y, const Shape&, int64_t batch, int64_t heads) {
+  return {heads_shape(y, 1, batch, heads)};
 }
 
 std::vector<paddle::DataType> FirstDtype2(const paddle::DataType& a, const paddle::DataType&) { return {a}; }
@@ -228,10 +269,40 @@ PD_BUILD_OP(sb_bias_heads)
     .SetInferDtypeFn(PD_INFER_DTYPE(FirstDtype2));
 
 PD_BUILD_GRAD_OP(sb_bias_heads)
-    .Inputs({"Y", "Bias", paddle::Grad("Out")})
+    .Inputs({"Y", paddle::Grad("Out")})
     .Outputs({paddle::Grad("Y"), paddle::Grad("Bias")})
     .Attrs({"batch: int64_t", "heads: int64_t"})
     .SetKernelFn(PD_KERNEL(BiasHeadsGrad));
+
+std::vector<Tensor> QkvHeads(const Tensor& y, const Tensor& bias, int64_t batch, int64_t heads) {
+  return split_heads(y, bias, 3, batch, heads);
+}
+
+std::vector<Tensor> QkvHeadsGrad(const Tensor& y, const Tensor& dq, const Tensor& dk, const Tensor& dv,
+                                 int64_t batch, int64_t heads) {
+  return join_heads(y, {&dq, &dk, &dv}, batch, heads);
+}
+
+std::vector<Shape> QkvHeadsShape(const Shape& y, const Shape&, int64_t batch, int64_t heads) {
+  Shape one = heads_shape(y, 3, batch, heads);
+  return {one, one, one};
+}
+
+std::vector<paddle::DataType> QkvHeadsDtype(const paddle::DataType& a, const paddle::DataType&) { return {a, a, a}; }
+
+PD_BUILD_OP(sb_qkv_heads)
+    .Inputs({"Y", "Bias"})
+    .Outputs({"Q", "K", "V"})
+    .Attrs({"batch: int64_t", "heads: int64_t"})
+    .SetKernelFn(PD_KERNEL(QkvHeads))
+    .SetInferShapeFn(PD_INFER_SHAPE(QkvHeadsShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(QkvHeadsDtype));
+
+PD_BUILD_GRAD_OP(sb_qkv_heads)
+    .Inputs({"Y", paddle::Grad("Q"), paddle::Grad("K"), paddle::Grad("V")})
+    .Outputs({paddle::Grad("Y"), paddle::Grad("Bias")})
+    .Attrs({"batch: int64_t", "heads: int64_t"})
+    .SetKernelFn(PD_KERNEL(QkvHeadsGrad));
 
 // ---------------------------------------------------------------------------------------------
 // merge_heads: [B, nh, L, d] -> token-major [B, L, nh * d]; gradient the inverse.

@@ -1,0 +1,204 @@
+"""The fused CPU training kernels against Paddle's own ops: values, gradients, dropout masks, and the
+whole model's training forward/backward with and without them."""
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+from squeezebert_paddle import cpu_kernels
+from squeezebert_paddle.configuration import SqueezeBertConfig
+from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
+
+
+@pytest.fixture(scope="module")
+def ops():
+    module = cpu_kernels.load()
+    assert module is not None, f"the fused CPU kernels did not build: {cpu_kernels.failure()}"
+    return module
+
+
+def leaf(*shape, seed=0):
+    paddle.seed(seed)
+    t = paddle.randn(shape)
+    t.stop_gradient = False
+    return t
+
+
+def value_and_grads(fn, inputs, seed=1):
+    """fn()'s value and d(sum(fn() * r))/d(inputs) for a fixed random r."""
+    out = fn()
+    paddle.seed(seed)
+    r = paddle.randn(out.shape)
+    grads = paddle.grad((out * r).sum(), inputs)
+    return out.numpy(), [g.numpy() for g in grads]
+
+
+def assert_same(fused, reference, inputs, rtol=1e-5, atol=1e-5):
+    out_f, grads_f = value_and_grads(fused, inputs)
+    out_r, grads_r = value_and_grads(reference, inputs)
+    np.testing.assert_allclose(out_f, out_r, rtol=rtol, atol=atol)
+    for gf, gr in zip(grads_f, grads_r):
+        np.testing.assert_allclose(gf, gr, rtol=rtol, atol=atol)
+
+
+def tokens(y):
+    """grouped [G, N, Cg] -> token-major [N, G * Cg] with Paddle's ops."""
+    g, n, cg = y.shape
+    return y.transpose([1, 0, 2]).reshape([n, g * cg])
+
+
+def test_kernels_build_here(ops):
+    assert {"sb_group_major", "sb_qkv_heads", "sb_softmax_dropout", "sb_bias_gelu",
+            "sb_bias_dropout_residual_layernorm", "sb_dropout"} <= set(dir(ops))
+
+
+def test_group_major_and_merge_heads(ops):
+    x = leaf(10, 12)
+    assert_same(lambda: cpu_kernels.group_major(x, 3), lambda: x.reshape([10, 3, 4]).transpose([1, 0, 2]), [x])
+    h = leaf(2, 3, 5, 4)
+    assert_same(lambda: cpu_kernels.merge_heads(h), lambda: h.transpose([0, 2, 1, 3]).reshape([2, 5, 12]), [h])
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_bias_heads_and_qkv_heads(ops, groups):
+    batch, length, heads, d = 2, 5, 4, 3
+    c = heads * d
+    y, b = leaf(groups, batch * length, c // groups), leaf(c, seed=2)
+
+    def split(t):                                   # token-major [N, C] -> [B, heads, L, d]
+        return t.reshape([batch, length, heads, d]).transpose([0, 2, 1, 3])
+
+    assert_same(lambda: cpu_kernels.bias_heads(y, b, batch, heads), lambda: split(tokens(y) + b), [y, b])
+    y3, b3 = leaf(groups, batch * length, 3 * c // groups, seed=3), leaf(3 * c, seed=4)
+    cg = c // groups
+    for part in range(3):                           # each group's columns: [Q | K | V]
+        reference = lambda p=part: split(tokens(y3[:, :, p * cg:(p + 1) * cg]) + b3[p * c:(p + 1) * c])
+        assert_same(lambda p=part: cpu_kernels.qkv_heads(y3, b3, batch, heads)[p], reference, [y3, b3])
+
+
+def test_softmax_with_mask_bias(ops):
+    scores = leaf(2, 3, 4, 6)
+    mask = paddle.to_tensor(np.array([[0, 0, 0, 0, -1e30, -1e30], [0] * 6], np.float32))
+    assert_same(lambda: cpu_kernels.softmax_dropout(scores, mask, 0.5, 0.0),
+                lambda: F.softmax(scores * 0.5 + mask.reshape([2, 1, 1, 6]), axis=-1), [scores])
+    probs = cpu_kernels.softmax_dropout(scores, mask, 0.5, 0.0).numpy()
+    assert np.all(probs[0, :, :, 4:] == 0.0) and np.allclose(probs.sum(-1), 1.0, atol=1e-6)
+
+
+def test_bias_gelu_is_exact_gelu(ops):
+    x, b = leaf(3, 7, 8), leaf(24, seed=2)
+    assert_same(lambda: cpu_kernels.bias_gelu(x, b), lambda: F.gelu(x + b.reshape([3, 1, 8])), [x, b])
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_bias_residual_layernorm(ops, groups):
+    n, c = 9, 16
+    y, b, r = leaf(groups, n, c // groups), leaf(c, seed=2), leaf(n, c, seed=3)
+    norm = paddle.nn.LayerNorm(c, epsilon=1e-12)
+    norm.weight.set_value(paddle.rand([c]) + 0.5)
+    norm.bias.set_value(paddle.rand([c]))
+    inputs = [y, b, r, norm.weight, norm.bias]
+    assert_same(lambda: cpu_kernels.bias_dropout_residual_layernorm(y, b, r, norm, 0.0),
+                lambda: norm(tokens(y) + b + r), inputs)
+
+
+# -- dropout: one mask per (seed, element), the same in the forward and the backward pass ------------
+
+def test_dropout_keeps_the_expected_share_and_scales(ops):
+    x = paddle.ones([256, 256])
+    x.stop_gradient = False
+    out = ops.sb_dropout(x, 0.3, 42)
+    kept = out.numpy() != 0
+    assert abs(kept.mean() - 0.7) < 0.01
+    np.testing.assert_allclose(out.numpy()[kept], 1 / 0.7, rtol=1e-6)
+    (grad,) = paddle.grad(out.sum(), [x])
+    np.testing.assert_array_equal(grad.numpy(), kept / np.float32(0.7))
+    again, other = ops.sb_dropout(x, 0.3, 42).numpy(), ops.sb_dropout(x, 0.3, 43).numpy()
+    assert np.array_equal(again, out.numpy()) and 0.3 < np.mean((other != 0) != kept) < 0.5
+
+
+def test_dropout_seeds_come_from_paddles_generator(ops):
+    x = paddle.ones([64, 64])
+    paddle.seed(5)
+    first = cpu_kernels.dropout(x, 0.5).numpy()
+    paddle.seed(5)
+    assert np.array_equal(cpu_kernels.dropout(x, 0.5).numpy(), first)
+    assert not np.array_equal(cpu_kernels.dropout(x, 0.5).numpy(), first)
+
+
+def test_fused_dropouts_use_the_plain_dropout_mask(ops):
+    """The softmax and LayerNorm kernels drop exactly the elements sb_dropout drops for the same seed
+    and flat index, in the forward and in the backward pass."""
+    p, seed = 0.25, 1234
+    scores, mask = leaf(2, 3, 4, 8), paddle.zeros([2, 8])
+    assert_same(lambda: ops.sb_softmax_dropout(scores, mask, 1.0, p, seed)[0],
+                lambda: ops.sb_dropout(F.softmax(scores, axis=-1), p, seed), [scores])
+    n, c = 6, 16
+    y, b, r = leaf(2, n, c // 2), leaf(c, seed=2), leaf(n, c, seed=3)
+    norm = paddle.nn.LayerNorm(c, epsilon=1e-12)
+    assert_same(lambda: ops.sb_bias_dropout_residual_layernorm(y, b, r, norm.weight, norm.bias, p, seed, 1e-12)[0],
+                lambda: norm(ops.sb_dropout(tokens(y) + b, p, seed) + r), [y, b, r, norm.weight, norm.bias])
+
+
+# -- the model's training pass with and without the kernels ------------------------------------------
+
+LAYOUTS = {
+    "grouped": dict(q_groups=2, k_groups=2, v_groups=2, post_attention_groups=1, intermediate_groups=2,
+                    output_groups=2),
+    "ungrouped": dict(q_groups=1, k_groups=1, v_groups=1, post_attention_groups=1, intermediate_groups=1,
+                      output_groups=1),
+    "mixed": dict(q_groups=1, k_groups=2, v_groups=4, post_attention_groups=2, intermediate_groups=4,
+                  output_groups=2),
+    "relu": dict(q_groups=2, k_groups=2, v_groups=2, post_attention_groups=2, intermediate_groups=2,
+                 output_groups=2, hidden_act="relu"),
+}
+
+
+def training_pass(config, fused: bool, monkeypatch):
+    paddle.seed(0)
+    model = SqueezeBertForSequenceClassification(config)
+    model.train()
+    with monkeypatch.context() as patch:
+        if not fused:
+            patch.setattr(cpu_kernels, "usable", lambda x: False)
+        rng = np.random.default_rng(0)
+        ids = paddle.to_tensor(rng.integers(1, config.vocab_size, (3, 7)))
+        mask = paddle.to_tensor(np.array([[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4]))
+        types = paddle.to_tensor(np.array([[0, 0, 0, 1, 1, 1, 1]] * 3))
+        assert model.squeezebert._fused_training(ids, mask) == fused
+        loss, logits = model(ids, mask, types, labels=paddle.to_tensor([0, 1, 1]))
+        loss.backward()
+    grads = {name: p.grad.numpy() for name, p in model.named_parameters() if p.grad is not None}
+    return float(loss), logits.numpy(), grads
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_fused_training_pass_equals_paddles_ops(layout, monkeypatch, ops):
+    config = SqueezeBertConfig(vocab_size=50, hidden_size=24, embedding_size=24, num_hidden_layers=2,
+                               num_attention_heads=4, intermediate_size=48, max_position_embeddings=16,
+                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=2,
+                               **LAYOUTS[layout])
+    loss_f, logits_f, grads_f = training_pass(config, True, monkeypatch)
+    loss_n, logits_n, grads_n = training_pass(config, False, monkeypatch)
+    assert abs(loss_f - loss_n) < 1e-6
+    np.testing.assert_allclose(logits_f, logits_n, rtol=1e-5, atol=1e-6)
+    assert grads_f.keys() == grads_n.keys() and len(grads_f) > 30
+    for name in grads_n:        # (the key bias's gradient is 0 up to rounding: softmax ignores it)
+        tolerance = 1e-4 * np.abs(grads_n[name]).max() + 1e-8
+        assert np.abs(grads_f[name] - grads_n[name]).max() < tolerance, name
+
+
+def test_eval_mode_and_unbuilt_kernels_use_paddles_ops(monkeypatch, ops):
+    config = SqueezeBertConfig(vocab_size=50, hidden_size=24, embedding_size=24, num_hidden_layers=1,
+                               num_attention_heads=4, intermediate_size=48, q_groups=2, k_groups=2, v_groups=2)
+    model = SqueezeBertForSequenceClassification(config)
+    ids = paddle.to_tensor([[3, 4, 5]])
+    model.eval()
+    assert not model.squeezebert._fused_training(ids, None)
+    model.train()
+    assert model.squeezebert._fused_training(ids, None)
+    monkeypatch.setattr(cpu_kernels, "_module", None)
+    monkeypatch.setattr(cpu_kernels, "_failure", "no compiler")
+    assert not model.squeezebert._fused_training(ids, None)
