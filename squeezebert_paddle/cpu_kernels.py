@@ -2,8 +2,8 @@
 
 Paddle's CPU build runs elementwise ops and their gradients on one thread without vectorizing, and
 copies strided views element by element; in a SqueezeBERT training step they cost more than the
-matrix products. The training forward (`SqueezeBertModel` in train mode on the CPU) uses these ops
-instead; evaluation, export and GPU runs keep Paddle's own ops.
+matrix products. `SqueezeBertModel` on the CPU in dygraph (training and evaluation) uses these ops
+instead; the traced export (`inference.py`) and GPU runs keep Paddle's own ops.
 
 The build needs a C++ compiler (g++ >= 5.4 as `cc`); it takes ~20 s once and is cached under
 `$SQUEEZEBERT_KERNEL_DIR` (default `~/.cache/squeezebert_paddle/kernels`). Where it cannot be built,

@@ -145,6 +145,11 @@ def lookup_rows(table, index):
     return _C_ops.embedding(index, table, -1, False)
 
 
+def drop_rate(dropout: nn.Dropout) -> float:
+    """The rate a Dropout layer applies now: its p in training, 0 in evaluation."""
+    return dropout.p if dropout.training else 0.0
+
+
 def group_major(x, groups: int):
     """[N, C] -> [groups, N, C/groups]: the channel groups of every row, one matrix per group."""
     return x.reshape([-1, groups, x.shape[-1] // groups]).transpose([1, 0, 2])
@@ -180,12 +185,13 @@ class SqueezeBertEmbeddings(nn.Layer):
         return self.dropout(self.LayerNorm(embeddings))
 
     def forward_fused(self, input_ids, token_type_ids=None, position_ids=None):
-        """The same with the fused CPU kernels (training): -> token-major [B * L, H]."""
+        """The same with the fused CPU kernels: -> token-major [B * L, H]."""
         batch, length = input_ids.shape
         if position_ids is None:
             position_ids = paddle.arange(length, dtype="int64").unsqueeze(0)
         words = self.word_embeddings(input_ids)
-        words = paddle.where((input_ids == self.pad_token_id).unsqueeze(-1), words.detach(), words)
+        if self.training:               # no gradient into the pad row, as in forward()
+            words = paddle.where((input_ids == self.pad_token_id).unsqueeze(-1), words.detach(), words)
         # Lookups at full [B, L] shape: a broadcast add's gradient is a slow reduction on the CPU.
         others = self.position_embeddings(position_ids.expand([batch, length]))
         if token_type_ids is None:
@@ -195,7 +201,7 @@ class SqueezeBertEmbeddings(nn.Layer):
         zero = paddle.zeros([hidden], dtype=words.dtype)
         normed = cpu_kernels.bias_dropout_residual_layernorm(
             others.reshape([1, -1, hidden]), zero, words.reshape([-1, hidden]), self.LayerNorm, 0.0)
-        return cpu_kernels.dropout(normed, self.dropout.p)
+        return cpu_kernels.dropout(normed, drop_rate(self.dropout))
 
 
 class SqueezeBertSelfAttention(nn.Layer):
@@ -224,7 +230,7 @@ class SqueezeBertSelfAttention(nn.Layer):
         return self.attend(q, k, v, attention_bias, output_attentions)
 
     def forward_fused(self, x, mask_bias, batch: int):
-        """Training with the fused CPU kernels: x token-major [N, H], mask_bias additive [B, L] ->
+        """With the fused CPU kernels: x token-major [N, H], mask_bias additive [B, L] ->
         context [N, H]. Each head lies inside one channel group, so the grouped products go straight
         to [B, nh, L, d] with their biases added on the way."""
         convs = (self.query, self.key, self.value)
@@ -238,7 +244,7 @@ class SqueezeBertSelfAttention(nn.Layer):
         else:
             q, k, v = (cpu_kernels.bias_heads(c.product(x), c.bias, batch, self.num_heads) for c in convs)
         probs = cpu_kernels.softmax_dropout(paddle.matmul(q, k, transpose_y=True), mask_bias,
-                                            1.0 / math.sqrt(self.head_size), self.dropout.p)
+                                            1.0 / math.sqrt(self.head_size), drop_rate(self.dropout))
         context = cpu_kernels.merge_heads(paddle.matmul(probs, v))                   # [B, L, H]
         return context.reshape([-1, self.num_heads * self.head_size])
 
@@ -348,11 +354,11 @@ class SqueezeBertModule(nn.Layer):
         return self.feed_forward(self.post_attention(context, x))
 
     def forward_fused(self, x, mask_bias, batch: int):
-        """Training with the fused CPU kernels on token-major x [N, H] -> [N, H]."""
+        """With the fused CPU kernels on token-major x [N, H] -> [N, H]."""
         context = self.attention.forward_fused(x, mask_bias, batch)
         post = self.post_attention
         attended = cpu_kernels.bias_dropout_residual_layernorm(
-            post.conv1d.product(context), post.conv1d.bias, x, post.layernorm, post.dropout.p)
+            post.conv1d.product(context), post.conv1d.bias, x, post.layernorm, drop_rate(post.dropout))
         inner, outer = self.intermediate.conv1d, self.output.conv1d
         h = inner.product(attended)                                                   # [gi, N, I/gi]
         if self.intermediate.act in (F.gelu,):
@@ -362,7 +368,7 @@ class SqueezeBertModule(nn.Layer):
         if outer.groups != inner.groups:                                              # back to [N, I]
             h = h.transpose([1, 0, 2]).reshape([-1, inner.cout])
         return cpu_kernels.bias_dropout_residual_layernorm(
-            outer.product(h), outer.bias, attended, self.output.layernorm, self.output.dropout.p)
+            outer.product(h), outer.bias, attended, self.output.layernorm, drop_rate(self.output.dropout))
 
     def feed_forward(self, attended):
         """Intermediate conv, activation, output conv, dropout, + residual, LayerNorm: [..., H] -> same."""
@@ -483,7 +489,7 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
         Returns (sequence_output, pooled_output), followed by the per-layer hidden states [B, L, H]
         and/or attention scores [B, nh, L, L] when asked for.
         """
-        if not output_attentions and self._fused_training(input_ids, attention_mask):
+        if not output_attentions and self._use_fused_kernels(input_ids, attention_mask):
             sequence_output, hidden = self._encode_fused(input_ids, attention_mask, token_type_ids, position_ids,
                                                          output_hidden_states)
             outputs = (sequence_output, self.pooler(sequence_output))
@@ -507,9 +513,12 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
         return outputs
 
 
-    def _fused_training(self, input_ids, attention_mask) -> bool:
-        """Train mode on the CPU in fp32 without autocast, a [B, L] mask, kernels built: use them."""
-        if not self.training or (attention_mask is not None and attention_mask.ndim != 2):
+    def _use_fused_kernels(self, input_ids, attention_mask) -> bool:
+        """Dygraph (not traced for export) on the CPU in fp32 without autocast, a [B, L] mask, kernels
+        built, and not asked for the packed formulation: use them, in training and in evaluation alike."""
+        if self.pack_tokens or not paddle.in_dynamic_mode():
+            return False
+        if attention_mask is not None and attention_mask.ndim != 2:
             return False
         tracer = paddle.base.framework._dygraph_tracer()
         if tracer is None or tracer._amp_level != paddle.base.core.AmpLevel.O0:

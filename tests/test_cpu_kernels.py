@@ -167,7 +167,7 @@ def training_pass(config, fused: bool, monkeypatch):
         ids = paddle.to_tensor(rng.integers(1, config.vocab_size, (3, 7)))
         mask = paddle.to_tensor(np.array([[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4]))
         types = paddle.to_tensor(np.array([[0, 0, 0, 1, 1, 1, 1]] * 3))
-        assert model.squeezebert._fused_training(ids, mask) == fused
+        assert model.squeezebert._use_fused_kernels(ids, mask) == fused
         loss, logits = model(ids, mask, types, labels=paddle.to_tensor([0, 1, 1]))
         loss.backward()
     grads = {name: p.grad.numpy() for name, p in model.named_parameters() if p.grad is not None}
@@ -175,7 +175,7 @@ def training_pass(config, fused: bool, monkeypatch):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_fused_training_pass_equals_paddles_ops(layout, monkeypatch, ops):
+def test_use_fused_kernels_pass_equals_paddles_ops(layout, monkeypatch, ops):
     config = SqueezeBertConfig(vocab_size=50, hidden_size=24, embedding_size=24, num_hidden_layers=2,
                                num_attention_heads=4, intermediate_size=48, max_position_embeddings=16,
                                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=2,
@@ -190,15 +190,32 @@ def test_fused_training_pass_equals_paddles_ops(layout, monkeypatch, ops):
         assert np.abs(grads_f[name] - grads_n[name]).max() < tolerance, name
 
 
-def test_eval_mode_and_unbuilt_kernels_use_paddles_ops(monkeypatch, ops):
+def test_evaluation_uses_the_kernels_with_the_same_outputs(monkeypatch, ops):
+    config = SqueezeBertConfig(vocab_size=50, hidden_size=24, embedding_size=24, num_hidden_layers=2,
+                               num_attention_heads=4, intermediate_size=48, **LAYOUTS["grouped"])
+    model = SqueezeBertForSequenceClassification(config)
+    model.eval()
+    ids = paddle.to_tensor([[3, 4, 5, 6], [7, 8, 0, 0]])
+    mask = paddle.to_tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    assert model.squeezebert._use_fused_kernels(ids, mask)
+    fused = model.squeezebert(ids, mask, output_hidden_states=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(cpu_kernels, "usable", lambda x: False)
+        native = model.squeezebert(ids, mask, output_hidden_states=True)
+    for a, b in zip([*fused[:2], *fused[2]], [*native[:2], *native[2]]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_traced_export_and_unbuilt_kernels_use_paddles_ops(monkeypatch, ops):
     config = SqueezeBertConfig(vocab_size=50, hidden_size=24, embedding_size=24, num_hidden_layers=1,
                                num_attention_heads=4, intermediate_size=48, q_groups=2, k_groups=2, v_groups=2)
     model = SqueezeBertForSequenceClassification(config)
     ids = paddle.to_tensor([[3, 4, 5]])
-    model.eval()
-    assert not model.squeezebert._fused_training(ids, None)
-    model.train()
-    assert model.squeezebert._fused_training(ids, None)
+    assert model.squeezebert._use_fused_kernels(ids, None)
+    assert not model.squeezebert._use_fused_kernels(ids, paddle.ones([1, 3, 3]))     # 3-D mask
+    with monkeypatch.context() as patch:           # what paddle.jit.to_static tracing reports
+        patch.setattr(paddle, "in_dynamic_mode", lambda: False)
+        assert not model.squeezebert._use_fused_kernels(ids, None)
     monkeypatch.setattr(cpu_kernels, "_module", None)
     monkeypatch.setattr(cpu_kernels, "_failure", "no compiler")
-    assert not model.squeezebert._fused_training(ids, None)
+    assert not model.squeezebert._use_fused_kernels(ids, None)
