@@ -107,6 +107,9 @@ def main() -> int:
     else:
         packed_multiple = None
         paddle.base.core.set_num_threads(args.threads)   # dygraph's math threads (default: 1)
+        if args.device == "cpu":
+            from squeezebert_paddle import cpu_kernels
+            cpu_kernels.set_threads(args.threads)        # the fused kernels' OpenMP threads
         forward = dygraph_forward(args, model)
         sync = paddle.device.synchronize if args.device == "gpu" else None
     from importlib.metadata import version   # not `import paddlenlp`: it would import torch too
