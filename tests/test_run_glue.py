@@ -267,10 +267,14 @@ def test_two_processes_of_8_follow_one_process_of_16(tmp_path, headless_dir, glu
     assert launch.returncode == 0, logs[0][-3000:] + logs[1][-3000:]
     one, two = trainer_state(tmp_path / "one"), trainer_state(tmp_path / "two")
     assert len(one["train_log"]) == 14                       # 2 epochs x ceil(100 / 16) steps
-    np.testing.assert_allclose([r["loss"] for r in two["train_log"]], [r["loss"] for r in one["train_log"]],
-                               rtol=1e-5)
+    losses_one, losses_two = (np.array([r["loss"] for r in t["train_log"]]) for t in (one, two))
+    np.testing.assert_allclose(losses_two, losses_one, rtol=1e-5)
     a = read_pdparams(tmp_path / "one" / "final" / "model_state.pdparams")
     b = read_pdparams(tmp_path / "two" / "final" / "model_state.pdparams")
-    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-5
+    param_diff = max(float(np.abs(a[k] - b[k]).max()) for k in a)
+    print(f"2 x 8 vs 1 x 16 over {len(losses_one)} steps: max relative loss difference "
+          f"{float(np.max(np.abs(losses_two - losses_one) / np.abs(losses_one))):.2e}, "
+          f"max parameter difference {param_diff:.2e}")
+    assert param_diff < 1e-5
     assert json.loads((tmp_path / "two" / "args.json").read_text())["world_size"] == 2
     assert "step 1/14" in logs[0] and "step 1/14" not in logs[1]        # rank 0 alone logs
