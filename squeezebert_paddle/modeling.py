@@ -119,8 +119,8 @@ class Conv1x1(nn.Layer):
 
     def product(self, x):
         """The bias-free product as grouped [g, N, C_out/g] ([1, N, C_out] for g = 1), from token-major
-        x [N, C_in] or x already grouped by this conv's groups [g, N, C_in/g]. The weight enters the
-        matmul untransposed (transpose_y): no copy of it in either direction."""
+        x [N, C_in] or x already grouped by this conv's groups [g, N, C_in/g] (the fused CPU path).
+        The weight enters the matmul as stored (transpose_y): no copy of it in either direction."""
         g = self.groups
         if g == 1:
             w = self.weight.reshape([self.cout, self.cin])
@@ -361,7 +361,7 @@ class SqueezeBertModule(nn.Layer):
             post.conv1d.product(context), post.conv1d.bias, x, post.layernorm, drop_rate(post.dropout))
         inner, outer = self.intermediate.conv1d, self.output.conv1d
         h = inner.product(attended)                                                   # [gi, N, I/gi]
-        if self.intermediate.act in (F.gelu,):
+        if self.intermediate.act is F.gelu:                                           # exact (erf) GELU
             h = cpu_kernels.bias_gelu(h, inner.bias)
         else:
             h = self.intermediate.act(h + inner.grouped_bias())

@@ -856,6 +856,9 @@ def summarize(run: Run) -> None:
                 args.batch_size, plan.accumulation, plan.global_batch * plan.accumulation)
     logger.info("  epochs %d, steps per epoch %d, total steps %d, warmup steps %d", plan.epochs,
                 plan.steps_per_epoch, plan.total_steps, plan.warmup_steps)
+    if args.device == "cpu" and args.model_type == "squeezebert":
+        logger.info("  CPU kernels: %s", "fused (squeezebert_paddle/kernels)" if cpu_kernels.load() is not None
+                    else f"Paddle's own ops ({cpu_kernels.failure()})")
 
 
 def resolved_args(args, run_plan: StepPlan, ctx: Dist, data_dir: Path) -> dict:

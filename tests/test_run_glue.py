@@ -73,6 +73,7 @@ def test_qqp_reference_command_end_to_end(tmp_path, headless_dir, glue_dir):
     assert "newly initialised" in log and "classifier.weight" in log
     assert "train examples 329" in log and "steps per epoch 21, total steps 8, warmup steps 0" in log
     assert "step 2/8 | epoch 0.10 | loss " in log and "step 8/8" in log
+    assert "CPU kernels: fused" in log
     args = json.loads((out / "args.json").read_text())
     assert (args["task_name"], args["total_steps"], args["world_size"], args["eval_steps"]) == ("QQP", 8, 1, 4)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
