@@ -60,8 +60,13 @@ def load():
         return None
     from paddle.utils.cpp_extension import load as build
     directory = cache_dir()
+    builder_log = logging.getLogger("utils.cpp_extension")      # Paddle's build chatter
+    level = builder_log.level
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        if not (directory / "squeezebert_fused_cpu" / "squeezebert_fused_cpu.so").exists():
+            logger.info("building the fused CPU kernels into %s (once, ~20 s)", directory)
+        builder_log.setLevel(logging.WARNING)
         # One builder at a time (several processes of a distributed launch start together).
         with open(directory / ".lock", "w") as lock, contextlib.redirect_stdout(io.StringIO()), \
                 warnings.catch_warnings():
@@ -70,9 +75,12 @@ def load():
             _module = build(name="squeezebert_fused_cpu", sources=[str(SOURCE)], extra_cxx_cflags=CFLAGS,
                             extra_ldflags=["-fopenmp"], build_directory=str(directory), verbose=False)
     except Exception as error:      # no compiler, read-only cache, ABI mismatch: fall back, say why
-        _failure = f"{type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}"
-        logger.warning("fused CPU training kernels unavailable (%s); training uses Paddle's own ops, "
-                       "which are slower on the CPU", _failure)
+        lines = str(error).strip().splitlines()
+        _failure = f"{type(error).__name__}: {lines[-1] if lines else ''}"
+        logger.warning("fused CPU kernels unavailable (%s); the model uses Paddle's own ops, which are "
+                       "slower on the CPU", _failure)
+    finally:
+        builder_log.setLevel(level)
     return _module
 
 

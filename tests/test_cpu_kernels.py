@@ -219,3 +219,23 @@ def test_traced_export_and_unbuilt_kernels_use_paddles_ops(monkeypatch, ops):
     monkeypatch.setattr(cpu_kernels, "_module", None)
     monkeypatch.setattr(cpu_kernels, "_failure", "no compiler")
     assert not model.squeezebert._use_fused_kernels(ids, None)
+
+
+def test_a_failed_build_falls_back_with_the_reason(monkeypatch, caplog, tmp_path):
+    import paddle.utils.cpp_extension as cpp_extension
+
+    def no_compiler(**kwargs):
+        raise RuntimeError("command 'c++' failed\nerror: cc not found")
+
+    monkeypatch.setattr(cpp_extension, "load", no_compiler)
+    monkeypatch.setattr(cpu_kernels, "_module", None)
+    monkeypatch.setattr(cpu_kernels, "_failure", None)
+    monkeypatch.setenv("SQUEEZEBERT_KERNEL_DIR", str(tmp_path))
+    with caplog.at_level("WARNING"):
+        assert cpu_kernels.load() is None
+    assert cpu_kernels.failure() == "RuntimeError: error: cc not found"
+    assert "fused CPU kernels unavailable (RuntimeError: error: cc not found)" in caplog.text
+    assert not cpu_kernels.usable(paddle.ones([2]))
+    monkeypatch.setattr(cpu_kernels, "_failure", None)
+    monkeypatch.setenv("SQUEEZEBERT_FUSED_KERNELS", "0")
+    assert cpu_kernels.load() is None and "SQUEEZEBERT_FUSED_KERNELS=0" in cpu_kernels.failure()
