@@ -5,8 +5,9 @@ SqueezeBERT classifier, the same weights and the same batches.
     python bench/bench_train.py --shapes 16x64 --steps 3 --profile
 
 A step is forward + loss + backward + global-norm clipping + AdamW (decay by rank), dropout on, as in
-fine-tuning; Paddle's runs through the fused CPU kernels (squeezebert_paddle.cpu_kernels) as run_glue.py
-does. Both workers keep freed memory for reuse (squeezebert_paddle.host_memory), unless --default_malloc. Each framework runs in its own process (their thread pools would fight), with the same
+fine-tuning; Paddle's runs through the fused CPU kernels (squeezebert_paddle.cpu_kernels) as
+run_glue.py does. Both workers keep freed memory for reuse (squeezebert_paddle.host_memory) unless
+--default_malloc. Each framework runs in its own process (their thread pools would fight), with the same
 thread count; `--warmup` untimed steps come first, then `--steps` timed ones (median reported).
 With --profile the Paddle worker also prints paddle.profiler's operator summary for one step.
 """
@@ -60,7 +61,6 @@ def timed(step, batches, warmup: int) -> dict[str, list[float]]:
 
 
 # -- workers (one framework per process) -------------------------------------------------------------
-
 
 def make_weights(model_dir: Path) -> None:
     import paddle

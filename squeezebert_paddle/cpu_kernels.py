@@ -5,7 +5,7 @@ copies strided views element by element; in a SqueezeBERT training step they cos
 matrix products. `SqueezeBertModel` on the CPU in dygraph (training and evaluation) uses these ops
 instead; the traced export (`inference.py`) and GPU runs keep Paddle's own ops.
 
-The build needs a C++ compiler (g++ >= 5.4 as `cc`); it takes ~20 s once and is cached under
+The build needs a C++ compiler (g++ >= 5.4 as `cc`); it runs once and is cached under
 `$SQUEEZEBERT_KERNEL_DIR` (default `~/.cache/squeezebert_paddle/kernels`). Where it cannot be built,
 or with `SQUEEZEBERT_FUSED_KERNELS=0`, training falls back to Paddle's ops (same results, slower).
 
@@ -65,7 +65,7 @@ def load():
     try:
         directory.mkdir(parents=True, exist_ok=True)
         if not (directory / "squeezebert_fused_cpu" / "squeezebert_fused_cpu.so").exists():
-            logger.info("building the fused CPU kernels into %s (once, ~20 s)", directory)
+            logger.info("building the fused CPU kernels into %s (once)", directory)
         builder_log.setLevel(logging.WARNING)
         # One builder at a time (several processes of a distributed launch start together).
         with open(directory / ".lock", "w") as lock, contextlib.redirect_stdout(io.StringIO()), \
@@ -92,7 +92,6 @@ def set_threads(count: int) -> None:
     """Threads for the kernels (GCC's OpenMP runtime, which Paddle's own thread setting does not reach)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libgomp.so.1").omp_set_num_threads(int(count))
-
 
 
 def usable(x) -> bool:
@@ -147,4 +146,5 @@ def bias_dropout_residual_layernorm(y, bias, residual, norm: paddle.nn.LayerNorm
 
 
 def dropout(x, p: float):
+    """x * mask / (1 - p), the mask keyed by a seed from Paddle's generator."""
     return _module.sb_dropout(x, p, _seed(p)) if p > 0 else x

@@ -87,8 +87,9 @@ def setup_distributed(device: str, threads: int | None = None) -> Dist:
     threads: Paddle's default is one, whatever OMP_NUM_THREADS says."""
     paddle.set_device(device)
     if device == "cpu":
-        paddle.base.core.set_num_threads(cpu_threads(threads))
-        cpu_kernels.set_threads(cpu_threads(threads))
+        count = cpu_threads(threads)
+        paddle.base.core.set_num_threads(count)
+        cpu_kernels.set_threads(count)              # the fused kernels' OpenMP runtime
         host_memory.retain_freed_memory()
     world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
     if world > 1:

@@ -13,9 +13,9 @@
 // recomputes the mask instead of storing it, and the result does not depend on the thread count.
 // The seed is drawn from Paddle's generator by the caller, so paddle.seed() controls it.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -39,7 +39,8 @@ inline uint32_t mix32(uint32_t x) {
   return x;
 }
 
-// Keep-scale of element i: 1 / (1 - p) if kept, else 0.
+// Dropout with rate p: an element is kept (and scaled by 1 / (1 - p)) when the top 24 bits of its hash
+// are >= p * 2^24.
 struct DropoutMask {
   uint32_t lo, hi, threshold;
   float scale;
@@ -47,15 +48,13 @@ struct DropoutMask {
   DropoutMask(float p, int64_t seed)
       : lo(static_cast<uint32_t>(seed)),
         hi(static_cast<uint32_t>(static_cast<uint64_t>(seed) >> 32)),
-        // keep when the 24-bit uniform u satisfies u >= p * 2^24
         threshold(static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 16777216.0))),
         scale(p < 1.0f ? 1.0f / (1.0f - p) : 0.0f),
         active(p > 0.0f) {}
-  // Element indices are 32-bit (the ops check numel < 2^32), which keeps the loops vectorizable.
 };
 
-// out[k] = in[k] * keep-scale of element base + k (in == out allowed). The mask fields are copied to
-// locals so that the loop vectorizes.
+// out[k] = in[k] * keep-scale of element base + k (in == out allowed). Element indices are 32-bit (the
+// ops check numel < 2^32) and the mask fields are copied to locals: both keep the loop vectorizable.
 inline void apply_mask(const DropoutMask& mask, uint32_t base, const float* in, float* out, int64_t n) {
   const uint32_t lo = mask.lo, hi = mask.hi, threshold = mask.threshold;
   const float scale = mask.scale;
@@ -102,19 +101,17 @@ int thread_id() {
 #endif
 }
 
-// Grouped [G, N, Cg] <-> token-major [N, G * Cg].
-void grouped_to_tokens(const float* x, float* y, int64_t G, int64_t N, int64_t Cg) {
+// Token-major [N, G * Cg] -> grouped [G, N, Cg], or back with inverse.
+void tokens_to_grouped(const float* x, float* y, int64_t G, int64_t N, int64_t Cg, bool inverse) {
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t g = 0; g < G; ++g)
-      std::memcpy(y + (n * G + g) * Cg, x + (g * N + n) * Cg, Cg * sizeof(float));
-}
-
-void tokens_to_grouped(const float* x, float* y, int64_t G, int64_t N, int64_t Cg) {
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t g = 0; g < G; ++g)
-      std::memcpy(y + (g * N + n) * Cg, x + (n * G + g) * Cg, Cg * sizeof(float));
+    for (int64_t g = 0; g < G; ++g) {
+      int64_t token = (n * G + g) * Cg, grouped = (g * N + n) * Cg;
+      if (inverse)
+        std::memcpy(y + token, x + grouped, Cg * sizeof(float));
+      else
+        std::memcpy(y + grouped, x + token, Cg * sizeof(float));
+    }
 }
 
 }  // namespace
@@ -126,14 +123,14 @@ std::vector<Tensor> GroupMajor(const Tensor& x, int64_t groups) {
   check_float(x, "group_major input");
   int64_t C = x.shape().back(), N = x.numel() / C, Cg = C / groups;
   Tensor y = empty({groups, N, Cg}, x);
-  tokens_to_grouped(x.data<float>(), y.data<float>(), groups, N, Cg);
+  tokens_to_grouped(x.data<float>(), y.data<float>(), groups, N, Cg, false);
   return {y};
 }
 
 std::vector<Tensor> GroupMajorGrad(const Tensor& x, const Tensor& dy, int64_t groups) {
   int64_t C = x.shape().back(), N = x.numel() / C, Cg = C / groups;
   Tensor dx = empty(x.shape(), x);
-  grouped_to_tokens(dy.data<float>(), dx.data<float>(), groups, N, Cg);
+  tokens_to_grouped(dy.data<float>(), dx.data<float>(), groups, N, Cg, true);
   return {dx};
 }
 
