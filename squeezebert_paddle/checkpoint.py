@@ -1,4 +1,4 @@
-"""Model directories: file names, atomic writes, a safe `.pdparams` reader, save/load of models.
+"""Model directories: file names, a safe `.pdparams` reader, save/load of models.
 
 A Paddle model directory uses PaddleNLP's file names, so PaddleNLP loads it too:
     model_config.json      SqueezeBertConfig fields (plus "architectures")
@@ -11,10 +11,12 @@ import collections
 import logging
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .configuration import SqueezeBertConfig
+from .fileio import atomic_write_bytes
 
 logger = logging.getLogger("squeezebert_paddle")
 
@@ -28,32 +30,6 @@ HOW_TO_GET = ("convert a Hugging Face checkpoint with `python convert_torch_to_p
 
 class CheckpointError(Exception):
     """A model directory or weights file that cannot be used; the message says what to do."""
-
-
-# -- atomic writes ---------------------------------------------------------------------------
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 # -- .pdparams without arbitrary unpickling ----------------------------------------------------
@@ -141,7 +117,6 @@ def load_pretrained(cls, model_dir: str | os.PathLike, config=None, ignore_misma
     """Build `cls` from a Paddle model directory. Config fields can be overridden (num_labels=2,
     hidden_dropout_prob=0.0, ...). A head missing from the file is newly initialised and a head in
     the file that `cls` lacks is ignored; both are logged. Anything else missing is an error."""
-    from .configuration import SqueezeBertConfig
     model_dir = require_model_dir(model_dir)
     if config is None:
         config = SqueezeBertConfig.from_json_file(model_dir / CONFIG_FILE)

@@ -79,7 +79,7 @@ class SqueezeBertTokenizer:
         return cls(vocab_file, **options)
 
     def save_pretrained(self, model_dir: str | os.PathLike) -> None:
-        from .checkpoint import atomic_write_text
+        from .fileio import atomic_write_text
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         vocab = "".join(self._ids_to_tokens[i] + "\n" for i in range(len(self._ids_to_tokens)))

@@ -9,7 +9,7 @@ import paddle
 import pytest
 
 from helpers import batch, leftovers, max_diff, tiny, to_paddle
-from squeezebert_paddle import checkpoint, modeling
+from squeezebert_paddle import fileio, modeling
 from squeezebert_paddle.checkpoint import CheckpointError, read_pdparams, write_pdparams
 from squeezebert_paddle.configuration import SqueezeBertConfig
 
@@ -202,21 +202,21 @@ def test_save_leaves_no_temp_files_and_overwrites_in_place(tmp_path):
     a, b = _state(second), _state(loaded)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     mode = (tmp_path / "model_state.pdparams").stat().st_mode & 0o777
-    assert mode & 0o044 == 0o044 & ~checkpoint._UMASK            # readable like any file, not 0600
+    assert mode & 0o044 == 0o044 & fileio.FILE_MODE              # readable like any file, not 0600
 
 
 def test_failed_atomic_write_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
     target = tmp_path / "model_state.pdparams"
     target.write_bytes(b"old contents")
     with pytest.raises(TypeError):
-        checkpoint.atomic_write_bytes(target, "not bytes")       # fails inside the write
+        fileio.atomic_write_bytes(target, "not bytes")           # fails inside the write
     assert target.read_bytes() == b"old contents"
     assert leftovers(tmp_path) == []
 
     def interrupted(fd):                                         # Ctrl-C after the data is written
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(checkpoint.os, "fsync", interrupted)
+    monkeypatch.setattr(fileio.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_pdparams(target, {"a": np.ones(1000, np.float32)})
     assert target.read_bytes() == b"old contents" and leftovers(tmp_path) == []

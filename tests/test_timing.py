@@ -1,5 +1,4 @@
 """Tests of the benchmark timing helpers, with a fake clock so the numbers are exact."""
-import json
 import sys
 from pathlib import Path
 
@@ -8,7 +7,7 @@ import pytest
 
 import squeezebert_paddle.timing as timing
 from squeezebert_paddle.timing import (
-    classification_report, peak_memory_mb, summarize, time_batches, write_json_atomic,
+    classification_report, peak_memory_mb, summarize, time_batches,
 )
 
 
@@ -70,17 +69,6 @@ def test_peak_memory_is_at_least_current_rss():
     assert peak >= rss_kib / 1024 - 1 and peak > 32
     assert peak < 1024 * 1024  # MiB, not KiB or bytes
     del ballast
-
-
-def test_write_json_atomic(tmp_path):
-    path = tmp_path / "out" / "result.json"
-    write_json_atomic(path, {"accuracy": np.float32(0.5), "n": np.int64(3), "ids": np.arange(2)})
-    assert json.loads(path.read_text()) == {"accuracy": 0.5, "n": 3, "ids": [0, 1]}
-    # A failure mid-write leaves the previous file intact and no temp file behind.
-    with pytest.raises(TypeError, match="object is not JSON serializable"):
-        write_json_atomic(path, {"first": [1] * 1000, "bad": object()})
-    assert json.loads(path.read_text())["n"] == 3
-    assert [p.name for p in path.parent.iterdir()] == ["result.json"]
 
 
 def test_classification_report():

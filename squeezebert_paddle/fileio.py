@@ -1,0 +1,115 @@
+"""Writing files so that a reader, or a run killed at any moment, never sees half of one.
+
+Framework-free (standard library and numpy): every writer in the package goes through here.
+
+- `atomic_write_bytes` / `atomic_write_text` / `atomic_write_json`: the data goes to a fresh
+  temporary file beside the target (created exclusively, so a planted symlink is never followed),
+  is flushed to disk, then renamed over the target. The file gets the usual `0666 & ~umask` mode.
+- `atomic_directory`: a directory filled under a temporary name, then renamed into place.
+- `clean_interrupted_writes`: what a killed writer left behind in a directory, removed (or put back).
+- `json_text`: the one JSON encoding of the package (numpy scalars and arrays, paths).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK          # what open() would give a new file
+DIR_MODE = 0o777 & ~_UMASK           # what mkdir() would give a new directory
+
+# Temporary names: ".<name>.<random>.tmp" for files; ".tmp-<name>-<random>" for a directory being
+# filled and ".old-<name>-<random>" for the one it replaces (random parts never contain "-").
+_OLD_DIR = re.compile(r"^\.old-(.+)-[A-Za-z0-9_]+$")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file in the same directory and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)          # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_text(obj: Any) -> str:
+    """`obj` as indented JSON ending in a newline; numpy values become Python numbers and lists,
+    paths strings. Anything else unknown raises TypeError."""
+    return json.dumps(obj, indent=2, default=_json_default) + "\n"
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """`json_text(obj)` written atomically; the parent directory is created if needed. The text is
+    encoded before anything is written, so an unserialisable value leaves the old file as it was."""
+    path = Path(path)
+    text = json_text(obj)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(path, text)
+
+
+def atomic_directory(final: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
+    """Call `fill(tmp)` on a new temporary directory beside `final`, then rename it to `final`,
+    replacing an existing one. Killed at any moment, this leaves the old directory or the new one
+    (a replacement caught between its two renames is put back by `clean_interrupted_writes`)."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    try:
+        os.chmod(tmp, DIR_MODE)           # mkdtemp makes 0700
+        fill(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not final.exists():
+        os.rename(tmp, final)
+        return final
+    old = tempfile.mkdtemp(prefix=f".old-{final.name}-", dir=final.parent)
+    os.rename(final, old)                 # onto the empty placeholder: a unique name
+    os.rename(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def clean_interrupted_writes(directory: str | os.PathLike) -> None:
+    """Remove the temporaries a killed writer left in `directory`; put back a directory whose
+    replacement was interrupted between its two renames."""
+    directory = Path(directory)
+    for path in directory.glob(".old-*"):
+        match = _OLD_DIR.match(path.name)
+        if match and not (directory / match.group(1)).exists():
+            os.rename(path, directory / match.group(1))
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in directory.glob(".tmp-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in directory.glob(".*.tmp"):
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
