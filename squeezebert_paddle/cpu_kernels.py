@@ -22,6 +22,11 @@ import io
 import logging
 import os
 import platform
+import shutil
+import sys
+import sysconfig
+import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -33,6 +38,8 @@ SOURCE = Path(__file__).resolve().parent / "kernels" / "fused_cpu.cc"
 # -march=native: the kernels are built on the machine that runs them. -ffast-math lets GCC vectorize
 # expf/erff through glibc's vector math library.
 CFLAGS = ["-O3", "-march=native", "-fopenmp", "-ffast-math"]
+LDFLAGS = ["-fopenmp"]
+NAME = "squeezebert_fused_cpu"
 _SEED_HIGH = 2**31 - 1          # paddle.randint takes int32 bounds: two draws make a 62-bit seed
 
 _module = None
@@ -44,43 +51,104 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
+    """The build directory: keyed by everything Paddle's builder records and compares (source, flags,
+    the include and library paths of this Python and this Paddle install) plus the CPU (-march=native),
+    so two checkouts share one build while two venvs each keep their own."""
     root = os.environ.get("SQUEEZEBERT_KERNEL_DIR") or Path.home() / ".cache" / "squeezebert_paddle" / "kernels"
-    key = hashlib.sha1(SOURCE.read_bytes() + " ".join(CFLAGS).encode() + paddle.__version__.encode()
-                       + platform.node().encode()).hexdigest()[:12]
-    return Path(root) / key
+    parts = [SOURCE.read_bytes(), *(flag.encode() for flag in CFLAGS + LDFLAGS), paddle.__version__.encode(),
+             os.path.realpath(paddle.__file__).encode(), sysconfig.get_paths()["include"].encode(),
+             platform.node().encode()]
+    return Path(root) / hashlib.sha1(b"\0".join(parts)).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _output_captured(captured: list[str]):
+    """Capture what Paddle's builder prints: Python-level writes and warnings, and file descriptors 1
+    and 2 (the setuptools subprocess's log and the compiler's messages); the text is appended to
+    `captured` when the block ends."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.flush()
+    text = io.StringIO()
+    with tempfile.TemporaryFile() as sink:
+        saved = []
+        try:
+            for fd in (1, 2):
+                saved.append((fd, os.dup(fd)))
+                os.dup2(sink.fileno(), fd)
+        except OSError:         # no such descriptor (a daemon): nothing to redirect there
+            pass
+        try:
+            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        finally:
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            captured.append(text.getvalue() + sink.read().decode(errors="replace"))
+
+
+def _build(directory: Path):
+    """Paddle's build-and-load of the ops, from a copy of the source inside `directory` (its path is
+    part of what the builder compares), quietly; returns the module and whether it compiled."""
+    from paddle.utils.cpp_extension import load as build
+    source = directory / SOURCE.name
+    if not source.is_file():    # the key hashes the source: an existing copy is the same text
+        tmp = source.with_suffix(".tmp")
+        shutil.copyfile(SOURCE, tmp)
+        os.replace(tmp, source)
+    library = directory / NAME / f"{NAME}.so"
+    before = library.stat().st_mtime_ns if library.exists() else None
+    output: list[str] = []
+    try:
+        with _output_captured(output):
+            module = build(name=NAME, sources=[str(source)], extra_cxx_cflags=CFLAGS, extra_ldflags=LDFLAGS,
+                           build_directory=str(directory), verbose=False)
+    except Exception as error:
+        raise BuildError(error, "".join(output)) from None
+    # Paddle writes the ops' Python wrappers to NAME_<thread id>.py for each process and deletes it
+    # only at a clean exit; the module is loaded by now, so remove it (and any a killed process left).
+    for stale in (directory / NAME).glob(f"{NAME}_[0-9]*.py"):
+        stale.unlink(missing_ok=True)
+    return module, library.stat().st_mtime_ns != before
+
+
+class BuildError(Exception):
+    """A failed kernel build, with what the builder printed."""
+
+    def __init__(self, error: Exception, output: str):
+        lines = str(error).strip().splitlines()
+        reason = f"{type(error).__name__}: {lines[-1] if lines else ''}"
+        compiler = [line.strip() for line in output.splitlines() if "error:" in line]
+        super().__init__(reason + (f" (first compiler error: {compiler[0]})" if compiler else ""))
 
 
 def load():
-    """The compiled op module, or None (with the reason in `failure()`) when it cannot be built."""
+    """The compiled op module, or None (with the reason in `failure()`) when it cannot be built.
+    The first build logs one line with its time; later processes load the cached build silently."""
     global _module, _failure
     if _module is not None or _failure is not None:
         return _module
     if not enabled():
         _failure = "disabled by SQUEEZEBERT_FUSED_KERNELS=0"
         return None
-    from paddle.utils.cpp_extension import load as build
     directory = cache_dir()
-    builder_log = logging.getLogger("utils.cpp_extension")      # Paddle's build chatter
-    level = builder_log.level
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        if not (directory / "squeezebert_fused_cpu" / "squeezebert_fused_cpu.so").exists():
-            logger.info("building the fused CPU kernels into %s (once)", directory)
-        builder_log.setLevel(logging.WARNING)
         # One builder at a time (several processes of a distributed launch start together).
-        with open(directory / ".lock", "w") as lock, contextlib.redirect_stdout(io.StringIO()), \
-                warnings.catch_warnings():
-            warnings.simplefilter("ignore")             # "No ccache found"
+        with open(directory / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            _module = build(name="squeezebert_fused_cpu", sources=[str(SOURCE)], extra_cxx_cflags=CFLAGS,
-                            extra_ldflags=["-fopenmp"], build_directory=str(directory), verbose=False)
+            start = time.perf_counter()
+            _module, compiled = _build(directory)
+        if compiled:
+            logger.info("built the fused CPU kernels in %.1f s (cached in %s)", time.perf_counter() - start,
+                        directory)
     except Exception as error:      # no compiler, read-only cache, ABI mismatch: fall back, say why
-        lines = str(error).strip().splitlines()
-        _failure = f"{type(error).__name__}: {lines[-1] if lines else ''}"
+        _failure = str(error) if isinstance(error, BuildError) else str(BuildError(error, ""))
         logger.warning("fused CPU kernels unavailable (%s); the model uses Paddle's own ops, which are "
                        "slower on the CPU", _failure)
-    finally:
-        builder_log.setLevel(level)
     return _module
 
 
@@ -108,8 +176,8 @@ def _seed(p: float) -> int:
 
 # -- the ops (shapes in the C++ file's terms: grouped [G, N, C/G], token-major [N, C]) ----------------
 
-def group_major(x, groups: int):
-    """[N, C] -> [groups, N, C/groups]."""
+def tokens_to_groups(x, groups: int):
+    """Token-major [N, C] -> grouped [groups, N, C/groups] (a contiguous copy)."""
     return _module.sb_group_major(x, groups)
 
 

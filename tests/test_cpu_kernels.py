@@ -2,6 +2,13 @@
 whole model's training forward/backward with and without them."""
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -10,6 +17,8 @@ import pytest
 from squeezebert_paddle import cpu_kernels
 from squeezebert_paddle.configuration import SqueezeBertConfig
 from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +65,7 @@ def test_kernels_build_here(ops):
 
 def test_group_major_and_merge_heads(ops):
     x = leaf(10, 12)
-    assert_same(lambda: cpu_kernels.group_major(x, 3), lambda: x.reshape([10, 3, 4]).transpose([1, 0, 2]), [x])
+    assert_same(lambda: cpu_kernels.tokens_to_groups(x, 3), lambda: x.reshape([10, 3, 4]).transpose([1, 0, 2]), [x])
     h = leaf(2, 3, 5, 4)
     assert_same(lambda: cpu_kernels.merge_heads(h), lambda: h.transpose([0, 2, 1, 3]).reshape([2, 5, 12]), [h])
 
@@ -239,3 +248,75 @@ def test_a_failed_build_falls_back_with_the_reason(monkeypatch, caplog, tmp_path
     monkeypatch.setattr(cpu_kernels, "_failure", None)
     monkeypatch.setenv("SQUEEZEBERT_FUSED_KERNELS", "0")
     assert cpu_kernels.load() is None and "SQUEEZEBERT_FUSED_KERNELS=0" in cpu_kernels.failure()
+
+
+# -- the build cache: one quiet build, shared by checkouts, no files left per process -----------------
+
+LOAD = "from squeezebert_paddle import cpu_kernels; assert cpu_kernels.load() is not None, cpu_kernels.failure()"
+
+
+def load_in_process(package_root, cwd, kernel_dir):
+    """Load the kernels in a fresh Python whose squeezebert_paddle comes from `package_root`;
+    returns everything it printed."""
+    env = dict(os.environ, PYTHONPATH=str(package_root), SQUEEZEBERT_KERNEL_DIR=str(kernel_dir),
+               SQUEEZEBERT_FUSED_KERNELS="1")
+    proc = subprocess.run([sys.executable, "-c", LOAD], cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def files_under(root):
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_first_build_says_one_line_and_other_checkouts_reuse_it(tmp_path):
+    kernel_dir = tmp_path / "kernels"
+    first = load_in_process(ROOT, ROOT, kernel_dir)
+    lines = first.strip().splitlines()
+    assert len(lines) == 1 and re.search(r"built the fused CPU kernels in \d+\.\d s \(cached in "
+                                         + re.escape(str(kernel_dir)), lines[0]), first
+    built = files_under(kernel_dir)
+    assert sum(name.endswith(".so") for name in built) == 1
+    # A second checkout of the same code (another path), started from elsewhere: no rebuild, no output,
+    # no file added (the wrapper file a killed process left behind is removed), the library untouched.
+    (key_dir,) = kernel_dir.iterdir()
+    leftover = key_dir / "squeezebert_fused_cpu" / "squeezebert_fused_cpu_1234.py"
+    leftover.write_text("# left by a killed process\n")
+    checkout = tmp_path / "checkout2"
+    shutil.copytree(ROOT / "squeezebert_paddle", checkout / "squeezebert_paddle",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "elsewhere").mkdir()
+    assert load_in_process(checkout, tmp_path / "elsewhere", kernel_dir) == ""
+    again = files_under(kernel_dir)
+    assert again.keys() == built.keys()
+    so = next(name for name in built if name.endswith(".so"))
+    assert again[so] == built[so]
+
+
+def test_cache_key_follows_the_paddle_install_not_the_checkout(monkeypatch, tmp_path):
+    here = cpu_kernels.cache_dir()
+    copy = tmp_path / "fused_cpu.cc"
+    shutil.copyfile(cpu_kernels.SOURCE, copy)
+    monkeypatch.setattr(cpu_kernels, "SOURCE", copy)            # same code in another checkout
+    assert cpu_kernels.cache_dir() == here
+    copy.write_text(copy.read_text() + "\n// changed\n")        # changed code
+    assert cpu_kernels.cache_dir() != here
+    monkeypatch.setattr(cpu_kernels, "SOURCE", ROOT / "squeezebert_paddle" / "kernels" / "fused_cpu.cc")
+    monkeypatch.setattr(paddle, "__file__", str(tmp_path / "other_venv" / "paddle" / "__init__.py"))
+    assert cpu_kernels.cache_dir() != here                       # another venv's Paddle
+
+
+def test_a_compiler_error_is_named_in_the_reason(monkeypatch, tmp_path):
+    import paddle.utils.cpp_extension as cpp_extension
+
+    def failing_compiler(**kwargs):
+        os.system("echo 'fused_cpu.cc:3:1: error: expected unqualified-id' >&2")    # what g++ prints
+        raise RuntimeError("Failed to run command: ... returned non-zero exit status 1.")
+
+    monkeypatch.setattr(cpp_extension, "load", failing_compiler)
+    monkeypatch.setattr(cpu_kernels, "_module", None)
+    monkeypatch.setattr(cpu_kernels, "_failure", None)
+    monkeypatch.setenv("SQUEEZEBERT_KERNEL_DIR", str(tmp_path))
+    assert cpu_kernels.load() is None
+    assert cpu_kernels.failure() == ("RuntimeError: Failed to run command: ... returned non-zero exit status 1. "
+                                     "(first compiler error: fused_cpu.cc:3:1: error: expected unqualified-id)")
