@@ -107,9 +107,10 @@ def main() -> int:
     else:
         packed_multiple = None
         paddle.base.core.set_num_threads(args.threads)   # dygraph's math threads (default: 1)
-        if args.device == "cpu":
+        if args.device == "cpu" and args.model_type == "squeezebert":
             from squeezebert_paddle import cpu_kernels
             cpu_kernels.set_threads(args.threads)        # the fused kernels' OpenMP threads
+            model.use_fused_cpu_kernels()
         forward = dygraph_forward(args, model)
         sync = paddle.device.synchronize if args.device == "gpu" else None
     from importlib.metadata import version   # not `import paddlenlp`: it would import torch too

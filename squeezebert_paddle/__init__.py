@@ -5,19 +5,18 @@ framework-free submodules data, metrics, timing, conversion) does not import Pad
 benchmark can share them without starting Paddle's thread pools.
 """
 import importlib
+import warnings
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "SqueezeBertConfig": "configuration",
-    "SqueezeBertTokenizer": "tokenizer",
-    "SqueezeBertModel": "modeling",
-    "SqueezeBertForSequenceClassification": "modeling",
-    "SqueezeBertForMaskedLM": "modeling",
-    "SqueezeBertForTokenClassification": "modeling",
-    "SqueezeBertForQuestionAnswering": "modeling",
-    "SqueezeBertForMultipleChoice": "modeling",
-}
+# `import paddle` warns when ccache is not installed; it would only speed up rebuilding C++ extensions,
+# and cpu_kernels builds its kernels once and caches them.
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+
+from .configuration import ARCHITECTURES     # framework-free
+
+_LAZY = {"SqueezeBertConfig": "configuration", "SqueezeBertTokenizer": "tokenizer",
+         **{name: "modeling" for name in ARCHITECTURES}}
 
 __all__ = list(_LAZY)
 

@@ -21,6 +21,12 @@ SUPPORTED_ACTIVATIONS = (
 GROUP_FIELDS = ("q_groups", "k_groups", "v_groups", "post_attention_groups", "intermediate_groups",
                 "output_groups")
 
+# The one list of model classes (names as in transformers and PaddleNLP); modeling.MODEL_CLASSES,
+# the converter and the package's lazy imports all read it.
+ARCHITECTURES = ("SqueezeBertModel", "SqueezeBertForSequenceClassification",
+                 "SqueezeBertForTokenClassification", "SqueezeBertForQuestionAnswering",
+                 "SqueezeBertForMultipleChoice", "SqueezeBertForMaskedLM")
+
 
 class ConfigError(ValueError):
     """A configuration that cannot describe a working SqueezeBERT."""
@@ -68,14 +74,7 @@ class SqueezeBertConfig:
         if self.embedding_size != self.hidden_size:
             raise ConfigError(f"config: embedding_size {self.embedding_size} must equal hidden_size "
                               f"{self.hidden_size} (SqueezeBERT has no embedding projection)")
-        channels = {"q_groups": (self.hidden_size, self.hidden_size),
-                    "k_groups": (self.hidden_size, self.hidden_size),
-                    "v_groups": (self.hidden_size, self.hidden_size),
-                    "post_attention_groups": (self.hidden_size, self.hidden_size),
-                    "intermediate_groups": (self.hidden_size, self.intermediate_size),
-                    "output_groups": (self.intermediate_size, self.hidden_size)}
-        for name, (cin, cout) in channels.items():
-            groups = getattr(self, name)
+        for name, (cin, cout, groups) in zip(GROUP_FIELDS, self.conv_shapes().values()):
             if cin % groups or cout % groups:
                 raise ConfigError(f"config: {name}={groups} must divide both the input ({cin}) and "
                                   f"output ({cout}) channels of its convolution")
@@ -91,6 +90,16 @@ class SqueezeBertConfig:
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ConfigError(f"config: pad_token_id {self.pad_token_id} is outside the vocabulary "
                               f"(vocab_size {self.vocab_size})")
+
+    def conv_shapes(self) -> dict[str, tuple[int, int, int]]:
+        """(in channels, out channels, groups) of each encoder layer's six grouped 1x1 convolutions,
+        keyed by their module path inside a layer (in GROUP_FIELDS order)."""
+        h, i = self.hidden_size, self.intermediate_size
+        return {"attention.query": (h, h, self.q_groups), "attention.key": (h, h, self.k_groups),
+                "attention.value": (h, h, self.v_groups),
+                "post_attention.conv1d": (h, h, self.post_attention_groups),
+                "intermediate.conv1d": (h, i, self.intermediate_groups),
+                "output.conv1d": (i, h, self.output_groups)}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "SqueezeBertConfig":
@@ -131,16 +140,19 @@ class SqueezeBertConfig:
         return merged
 
     def to_json_file(self, path: str | os.PathLike) -> None:
-        from .checkpoint import atomic_write_text
+        from .fileio import atomic_write_text
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     def replace(self, **changes) -> "SqueezeBertConfig":
         return dataclasses.replace(self, **changes)
 
 
-# The three released checkpoints' configurations (Hugging Face hub `squeezebert/*`).
+# The three released checkpoints (Hugging Face hub `squeezebert/<name>`): config fields and model class.
 RELEASED_CONFIGS = {
     "squeezebert-uncased": dict(vocab_size=30528),
     "squeezebert-mnli": dict(vocab_size=30528, num_labels=3),
     "squeezebert-mnli-headless": dict(vocab_size=30528),
 }
+RELEASED_ARCHITECTURES = {"squeezebert-uncased": "SqueezeBertForMaskedLM",
+                          "squeezebert-mnli": "SqueezeBertForSequenceClassification",
+                          "squeezebert-mnli-headless": "SqueezeBertModel"}

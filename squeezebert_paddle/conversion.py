@@ -9,14 +9,14 @@ or explicitly dropped, every shape must match: otherwise `ConversionError` lists
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, atomic_write_text, read_pdparams
-from .configuration import ConfigError, SqueezeBertConfig
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_pdparams
+from .fileio import atomic_write_bytes, atomic_write_text
+from .configuration import ARCHITECTURES, ConfigError, SqueezeBertConfig
 
 HF_CONFIG_FILE = "config.json"
 HF_SAFETENSORS_FILE = "model.safetensors"
@@ -44,10 +44,6 @@ DROPPED_KEYS = {
 TIED_TO = {"cls.predictions.decoder.weight": "embeddings.word_embeddings.weight",
            "cls.predictions.decoder.bias": "cls.predictions.bias"}
 
-ARCHITECTURES = ("SqueezeBertModel", "SqueezeBertForSequenceClassification",
-                 "SqueezeBertForTokenClassification", "SqueezeBertForQuestionAnswering",
-                 "SqueezeBertForMultipleChoice", "SqueezeBertForMaskedLM")
-
 
 class ConversionError(Exception):
     """A checkpoint that cannot be converted; the message lists every problem found."""
@@ -66,21 +62,16 @@ class ConversionReport:
 
 def base_shapes(c: SqueezeBertConfig) -> dict[str, tuple]:
     """Paddle shapes of the encoder's parameters (no prefix)."""
-    h, i = c.hidden_size, c.intermediate_size
+    h = c.hidden_size
     shapes = {
         "embeddings.word_embeddings.weight": (c.vocab_size, c.embedding_size),
         "embeddings.position_embeddings.weight": (c.max_position_embeddings, c.embedding_size),
         "embeddings.token_type_embeddings.weight": (c.type_vocab_size, c.embedding_size),
         "embeddings.LayerNorm.weight": (h,), "embeddings.LayerNorm.bias": (h,),
     }
-    convs = {"attention.query": (h, h, c.q_groups), "attention.key": (h, h, c.k_groups),
-             "attention.value": (h, h, c.v_groups),
-             "post_attention.conv1d": (h, h, c.post_attention_groups),
-             "intermediate.conv1d": (h, i, c.intermediate_groups),
-             "output.conv1d": (i, h, c.output_groups)}
     for layer in range(c.num_hidden_layers):
         p = f"encoder.layers.{layer}."
-        for name, (cin, cout, groups) in convs.items():
+        for name, (cin, cout, groups) in c.conv_shapes().items():
             shapes[p + name + ".weight"] = (cout, cin // groups, 1)
             shapes[p + name + ".bias"] = (cout,)
         for norm in ("post_attention.layernorm", "output.layernorm"):
@@ -327,6 +318,4 @@ def _copy_tokenizer_files(src: Path, dst: Path) -> None:
         return
     for name in (VOCAB_FILE, "tokenizer_config.json"):
         if (src / name).is_file():
-            tmp = dst / f".{name}.tmp"
-            shutil.copyfile(src / name, tmp)
-            tmp.replace(dst / name)
+            atomic_write_bytes(dst / name, (src / name).read_bytes())

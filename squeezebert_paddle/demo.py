@@ -13,14 +13,12 @@ import json
 import shutil
 from pathlib import Path
 
-from .configuration import RELEASED_CONFIGS
+from .configuration import RELEASED_ARCHITECTURES, RELEASED_CONFIGS
+from .fileio import atomic_directory
 
 MARKER_FILE = "RANDOM_WEIGHTS.txt"
 MARKER_KEY = "_demo_random_weights"
 MNLI_LABELS = {0: "contradiction", 1: "entailment", 2: "neutral"}
-ARCHITECTURE = {"squeezebert-uncased": "SqueezeBertForMaskedLM",
-                "squeezebert-mnli": "SqueezeBertForSequenceClassification",
-                "squeezebert-mnli-headless": "SqueezeBertModel"}
 
 
 def is_demo(model_dir: str | Path) -> bool:
@@ -41,24 +39,23 @@ def write_demo_checkpoint(name: str, out_dir: str | Path, vocab_file: str | Path
     fields.pop("num_labels", None)
     config = transformers.SqueezeBertConfig(**fields)
     config.update({MARKER_KEY: True})
-    model = getattr(transformers, ARCHITECTURE[name])(config).eval()
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=name != "squeezebert-uncased")
-    if name == "squeezebert-uncased":
-        # Old-style .bin: every tensor stored, tied ones included, plus the position_ids buffer.
-        state = {k: v.clone() for k, v in model.state_dict().items()}
-        state["transformer.embeddings.position_ids"] = torch.arange(config.max_position_embeddings)[None]
-        state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"].clone()
-        torch.save(state, tmp / "pytorch_model.bin")
-    shutil.copyfile(vocab_file, tmp / "vocab.txt")
-    (tmp / MARKER_FILE).write_text(
-        f"RANDOM WEIGHTS. This is not the released {name} checkpoint: it has its exact configuration "
-        f"and file layout but weights drawn at random (seed {seed}), for demonstrations and tests. "
-        f"Real weights: huggingface-cli download squeezebert/{name} --local-dir {out_dir}\n")
-    with open(tmp / "config.json", encoding="utf-8") as f:
-        assert json.load(f).get(MARKER_KEY) is True
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    model = getattr(transformers, RELEASED_ARCHITECTURES[name])(config).eval()
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=name != "squeezebert-uncased")
+        if name == "squeezebert-uncased":
+            # Old-style .bin: every tensor stored, tied ones included, plus the position_ids buffer.
+            state = {k: v.clone() for k, v in model.state_dict().items()}
+            state["transformer.embeddings.position_ids"] = torch.arange(config.max_position_embeddings)[None]
+            state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"].clone()
+            torch.save(state, tmp / "pytorch_model.bin")
+        shutil.copyfile(vocab_file, tmp / "vocab.txt")
+        (tmp / MARKER_FILE).write_text(
+            f"RANDOM WEIGHTS. This is not the released {name} checkpoint: it has its exact configuration "
+            f"and file layout but weights drawn at random (seed {seed}), for demonstrations and tests. "
+            f"Real weights: huggingface-cli download squeezebert/{name} --local-dir {out_dir}\n")
+        with open(tmp / "config.json", encoding="utf-8") as f:
+            assert json.load(f).get(MARKER_KEY) is True
+
+    atomic_directory(out_dir, fill)
     return out_dir

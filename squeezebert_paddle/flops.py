@@ -7,25 +7,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .configuration import GROUP_FIELDS, SqueezeBertConfig
+
 
 @dataclass(frozen=True)
 class EncoderShape:
-    hidden: int = 768
-    intermediate: int = 3072
-    layers: int = 12
-    # groups of q, k, v, post-attention, intermediate, output projections (1 = dense, as in BERT)
-    groups: tuple[int, int, int, int, int, int] = (1, 1, 1, 1, 1, 1)
+    hidden: int
+    layers: int
+    convs: tuple[tuple[int, int, int], ...]     # (in, out, groups) of each layer's six projections
+
+    @classmethod
+    def of(cls, config: SqueezeBertConfig) -> "EncoderShape":
+        return cls(config.hidden_size, config.num_hidden_layers, tuple(config.conv_shapes().values()))
 
 
-SQUEEZEBERT = EncoderShape(groups=(4, 4, 4, 1, 4, 4))
-BERT_BASE = EncoderShape()
+SQUEEZEBERT = EncoderShape.of(SqueezeBertConfig())
+BERT_BASE = EncoderShape.of(SqueezeBertConfig(**dict.fromkeys(GROUP_FIELDS, 1)))   # groups 1 = dense
 
 
 def projection_flops(shape: EncoderShape) -> float:
     """FLOPs of the six projections of every layer, per token."""
-    h, i = shape.hidden, shape.intermediate
-    gq, gk, gv, gp, gi, go = shape.groups
-    return 2 * shape.layers * (h * h / gq + h * h / gk + h * h / gv + h * h / gp + h * i / gi + i * h / go)
+    return 2 * shape.layers * sum(cin * cout / groups for cin, cout, groups in shape.convs)
 
 
 def attention_flops(shape: EncoderShape, batch: int, length: int) -> float:

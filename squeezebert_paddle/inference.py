@@ -19,8 +19,9 @@ import paddle
 from paddle import nn
 from paddle.static import InputSpec
 
-from . import modeling
+from . import modeling, packed_encoder
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from .modeling import SqueezeBertForSequenceClassification
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 CACHE_DIR = "inference"
@@ -29,16 +30,21 @@ PREFIX = "model"
 
 
 class PairClassifier(nn.Layer):
-    """What gets exported: logits for a classification model, pooled output for a bare encoder."""
+    """What gets exported: logits for a sequence-classification model, else the pooled output.
 
-    def __init__(self, model, pack_tokens: bool = True):
+    `packed=True` runs the encoder in the packed formulation (`packed_encoder.py`: per-token work on
+    the real tokens only); `packed=False` traces the reference model as it is.
+    """
+
+    def __init__(self, model, packed: bool = True):
         super().__init__()
-        self.model = model
-        model.base_model.pack_tokens = pack_tokens     # skip the padding: see SqueezeBertModel
+        base = model.base_model
+        self.encoder = packed_encoder.PackedEncoder(base) if packed else base
+        self.classifier = model.classifier if isinstance(model, SqueezeBertForSequenceClassification) else None
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        out = self.model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        return out[1] if isinstance(out, tuple) else out
+        _, pooled = self.encoder(input_ids, attention_mask, token_type_ids)[:2]
+        return pooled if self.classifier is None else self.classifier(pooled)
 
 
 def remove_dropout(model) -> None:
@@ -50,13 +56,12 @@ def remove_dropout(model) -> None:
                 setattr(layer, name, nn.Identity())
 
 
-def export(model, out_dir: str | Path, pack_tokens: bool = True) -> Path:
+def export(model, out_dir: str | Path, packed: bool = True) -> Path:
     """Trace `model` (eval mode) to a static program with dynamic batch and length; returns prefix."""
     model = copy.deepcopy(model).eval()
     remove_dropout(model)
-    modeling.freeze_derived_weights(model)
     spec = [InputSpec([None, None], "int64", name) for name in INPUT_NAMES]
-    static = paddle.jit.to_static(PairClassifier(model, pack_tokens), input_spec=spec, full_graph=True)
+    static = paddle.jit.to_static(PairClassifier(model, packed), input_spec=spec, full_graph=True)
     prefix = Path(out_dir) / PREFIX
     paddle.jit.save(static, str(prefix))
     return prefix
@@ -64,7 +69,8 @@ def export(model, out_dir: str | Path, pack_tokens: bool = True) -> Path:
 
 def fingerprint(model_dir: Path) -> str:
     digest = hashlib.sha256()
-    for path in (model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE, Path(modeling.__file__), Path(__file__)):
+    code = (Path(modeling.__file__), Path(packed_encoder.__file__), Path(__file__))
+    for path in (model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE, *code):
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 24), b""):
                 digest.update(chunk)
@@ -73,7 +79,8 @@ def fingerprint(model_dir: Path) -> str:
 
 
 def cached_export(model_dir: str | Path, architecture: str | None = None) -> tuple[Path, bool]:
-    """Export the model in `model_dir` once; returns (prefix, reused_cache)."""
+    """Export the model in `model_dir` once; returns (prefix, reused_cache). The program returns the
+    logits of a sequence-classification checkpoint, else the encoder's pooled output."""
     model_dir = Path(model_dir)
     cache = model_dir / CACHE_DIR
     key = fingerprint(model_dir)
@@ -81,8 +88,10 @@ def cached_export(model_dir: str | Path, architecture: str | None = None) -> tup
     if meta_path.is_file() and json.loads(meta_path.read_text()).get("fingerprint") == key:
         return cache / PREFIX, True
     config = json.loads((model_dir / CONFIG_FILE).read_text())
-    architecture = architecture or (config.get("architectures") or ["SqueezeBertModel"])[0]
-    model = getattr(modeling, architecture).from_pretrained(model_dir)
+    if architecture is None:
+        declared = (config.get("architectures") or ["SqueezeBertModel"])[0]
+        architecture = declared if declared == "SqueezeBertForSequenceClassification" else "SqueezeBertModel"
+    model = modeling.MODEL_CLASSES[architecture].from_pretrained(model_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{CACHE_DIR}.", dir=model_dir))   # unique: runs may race
     export(model, tmp)
     (tmp / META_FILE).write_text(json.dumps({"fingerprint": key, "architecture": architecture}) + "\n")

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .configuration import GROUP_FIELDS
+from .configuration import GROUP_FIELDS, SqueezeBertConfig
 from .flops import BERT_BASE, SQUEEZEBERT, EncoderShape, packed_flops, workload_flops
 from .data import Batch, encode_examples, make_batches, read_pairs, restore_order
-from .timing import classification_report, peak_memory_mb, summarize, time_batches, write_json_atomic
+from .fileio import atomic_write_json
+from .timing import classification_report, peak_memory_mb, summarize, time_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path("data/QQP/dev.tsv")
@@ -123,13 +124,12 @@ def encoder_shape(args) -> EncoderShape:
         return default
     for name in ("model_config.json", "config.json"):
         try:
-            cfg = json.loads((args.model_path / name).read_text(encoding="utf-8"))
-            if not isinstance(cfg, dict) or "hidden_size" not in cfg:
+            fields = json.loads((args.model_path / name).read_text(encoding="utf-8"))
+            if not isinstance(fields, dict) or "hidden_size" not in fields:
                 continue
-            groups = (tuple(int(cfg.get(f, g)) for f, g in zip(GROUP_FIELDS, default.groups))
-                      if args.model_type == "squeezebert" else default.groups)
-            return EncoderShape(int(cfg["hidden_size"]), int(cfg.get("intermediate_size", default.intermediate)),
-                                int(cfg.get("num_hidden_layers", default.layers)), groups)
+            if args.model_type == "bert":       # BERT: SqueezeBERT's layout with every group count 1
+                fields = {**fields, **dict.fromkeys(GROUP_FIELDS, 1), "embedding_size": fields["hidden_size"]}
+            return EncoderShape.of(SqueezeBertConfig.from_dict(fields))
         except (OSError, ValueError, TypeError):
             continue
     return default
@@ -212,7 +212,7 @@ def print_report(report: dict) -> None:
 def finish(args, report: dict) -> None:
     print_report(report)
     if args.output_json:
-        write_json_atomic(args.output_json, report)
+        atomic_write_json(args.output_json, report)
         print(f"report written to {args.output_json}")
 
 

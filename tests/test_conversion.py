@@ -280,7 +280,7 @@ def test_cli_converted_all_three_layouts(demo_converted):
 
 @pytest.mark.parametrize("name", DEMO_NAMES)
 def test_full_size_parity_with_transformers(full_models, name):
-    from squeezebert_paddle.demo import ARCHITECTURE
+    from squeezebert_paddle.configuration import RELEASED_ARCHITECTURES as ARCHITECTURE
     arch = ARCHITECTURE[name]
     hf, ours = full_models.hf(name), full_models.ours(name)
     ids, mask, types = batch(3, 24, vocab=30528, seed=1)
@@ -319,7 +319,7 @@ def test_output_dir_writes_elsewhere_and_loads(demo_hf, demo_converted, tmp_path
 
 @pytest.mark.parametrize("name", DEMO_NAMES)
 def test_reverse_round_trips_are_bit_exact(full_models, demo_paddle_only, tmp_path, name):
-    from squeezebert_paddle.demo import ARCHITECTURE
+    from squeezebert_paddle.configuration import RELEASED_ARCHITECTURES as ARCHITECTURE
     arch = ARCHITECTURE[name]
     # Paddle -> HF: every tensor transformers' model holds is identical to the original checkpoint's.
     hf_back = tmp_path / "hf_back"

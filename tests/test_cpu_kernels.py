@@ -1,5 +1,5 @@
-"""The fused CPU training kernels against Paddle's own ops: values, gradients, dropout masks, and the
-whole model's training forward/backward with and without them."""
+"""The fused CPU kernels against Paddle's own ops: values, gradients, dropout masks; building and the
+fallback. (The model's fused formulation against the reference: test_fused_cpu_encoder.py.)"""
 from __future__ import annotations
 
 import os
@@ -149,85 +149,6 @@ def test_fused_dropouts_use_the_plain_dropout_mask(ops):
     norm = paddle.nn.LayerNorm(c, epsilon=1e-12)
     assert_same(lambda: ops.sb_bias_dropout_residual_layernorm(y, b, r, norm.weight, norm.bias, p, seed, 1e-12)[0],
                 lambda: norm(ops.sb_dropout(tokens(y) + b, p, seed) + r), [y, b, r, norm.weight, norm.bias])
-
-
-# -- the model's training pass with and without the kernels ------------------------------------------
-
-LAYOUTS = {
-    "grouped": dict(q_groups=2, k_groups=2, v_groups=2, post_attention_groups=1, intermediate_groups=2,
-                    output_groups=2),
-    "ungrouped": dict(q_groups=1, k_groups=1, v_groups=1, post_attention_groups=1, intermediate_groups=1,
-                      output_groups=1),
-    "mixed": dict(q_groups=1, k_groups=2, v_groups=4, post_attention_groups=2, intermediate_groups=4,
-                  output_groups=2),
-    "relu": dict(q_groups=2, k_groups=2, v_groups=2, post_attention_groups=2, intermediate_groups=2,
-                 output_groups=2, hidden_act="relu"),
-}
-
-
-def training_pass(config, fused: bool, monkeypatch):
-    paddle.seed(0)
-    model = SqueezeBertForSequenceClassification(config)
-    model.train()
-    with monkeypatch.context() as patch:
-        if not fused:
-            patch.setattr(cpu_kernels, "usable", lambda x: False)
-        rng = np.random.default_rng(0)
-        ids = paddle.to_tensor(rng.integers(1, config.vocab_size, (3, 7)))
-        mask = paddle.to_tensor(np.array([[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4]))
-        types = paddle.to_tensor(np.array([[0, 0, 0, 1, 1, 1, 1]] * 3))
-        assert model.squeezebert._use_fused_kernels(ids, mask) == fused
-        loss, logits = model(ids, mask, types, labels=paddle.to_tensor([0, 1, 1]))
-        loss.backward()
-    grads = {name: p.grad.numpy() for name, p in model.named_parameters() if p.grad is not None}
-    return float(loss), logits.numpy(), grads
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_use_fused_kernels_pass_equals_paddles_ops(layout, monkeypatch, ops):
-    config = SqueezeBertConfig(vocab_size=50, hidden_size=24, embedding_size=24, num_hidden_layers=2,
-                               num_attention_heads=4, intermediate_size=48, max_position_embeddings=16,
-                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=2,
-                               **LAYOUTS[layout])
-    loss_f, logits_f, grads_f = training_pass(config, True, monkeypatch)
-    loss_n, logits_n, grads_n = training_pass(config, False, monkeypatch)
-    assert abs(loss_f - loss_n) < 1e-6
-    np.testing.assert_allclose(logits_f, logits_n, rtol=1e-5, atol=1e-6)
-    assert grads_f.keys() == grads_n.keys() and len(grads_f) > 30
-    for name in grads_n:        # (the key bias's gradient is 0 up to rounding: softmax ignores it)
-        tolerance = 1e-4 * np.abs(grads_n[name]).max() + 1e-8
-        assert np.abs(grads_f[name] - grads_n[name]).max() < tolerance, name
-
-
-def test_evaluation_uses_the_kernels_with_the_same_outputs(monkeypatch, ops):
-    config = SqueezeBertConfig(vocab_size=50, hidden_size=24, embedding_size=24, num_hidden_layers=2,
-                               num_attention_heads=4, intermediate_size=48, **LAYOUTS["grouped"])
-    model = SqueezeBertForSequenceClassification(config)
-    model.eval()
-    ids = paddle.to_tensor([[3, 4, 5, 6], [7, 8, 0, 0]])
-    mask = paddle.to_tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
-    assert model.squeezebert._use_fused_kernels(ids, mask)
-    fused = model.squeezebert(ids, mask, output_hidden_states=True)
-    with monkeypatch.context() as patch:
-        patch.setattr(cpu_kernels, "usable", lambda x: False)
-        native = model.squeezebert(ids, mask, output_hidden_states=True)
-    for a, b in zip([*fused[:2], *fused[2]], [*native[:2], *native[2]]):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
-
-
-def test_traced_export_and_unbuilt_kernels_use_paddles_ops(monkeypatch, ops):
-    config = SqueezeBertConfig(vocab_size=50, hidden_size=24, embedding_size=24, num_hidden_layers=1,
-                               num_attention_heads=4, intermediate_size=48, q_groups=2, k_groups=2, v_groups=2)
-    model = SqueezeBertForSequenceClassification(config)
-    ids = paddle.to_tensor([[3, 4, 5]])
-    assert model.squeezebert._use_fused_kernels(ids, None)
-    assert not model.squeezebert._use_fused_kernels(ids, paddle.ones([1, 3, 3]))     # 3-D mask
-    with monkeypatch.context() as patch:           # what paddle.jit.to_static tracing reports
-        patch.setattr(paddle, "in_dynamic_mode", lambda: False)
-        assert not model.squeezebert._use_fused_kernels(ids, None)
-    monkeypatch.setattr(cpu_kernels, "_module", None)
-    monkeypatch.setattr(cpu_kernels, "_failure", "no compiler")
-    assert not model.squeezebert._use_fused_kernels(ids, None)
 
 
 def test_a_failed_build_falls_back_with_the_reason(monkeypatch, caplog, tmp_path):

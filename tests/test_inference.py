@@ -1,21 +1,19 @@
 """The inference path: the packed (padding-skipping) encoder, export + paddle.inference predictors, and the
 export cache.
 
-`SqueezeBertModel.pack_tokens = True` runs the per-token work on the real tokens only; it must give the
-same logits as the padded path and as Hugging Face (fp32, 1e-5) for every group layout, and exact zeros
-at padded positions of the sequence output. The exported program must match dygraph on any batch shape
+`packed_encoder.PackedEncoder` runs the per-token work on the real tokens only; it must give the
+same logits as the reference model and as Hugging Face (fp32, 1e-5) for every group layout, and exact
+zeros at padded positions of the sequence output. The exported program must match dygraph on any batch shape
 (both axes are dynamic), in bf16 closely, and `cached_export` must re-export exactly when the weights
 change.
 """
-import copy
-
 import numpy as np
 import paddle
 import pytest
 import torch
 
 from helpers import TOL, batch, hf_model, link_tree, max_diff, np_of, paddle_twin, to_paddle, to_torch
-from squeezebert_paddle import inference, modeling
+from squeezebert_paddle import inference, modeling, packed_encoder
 from squeezebert_paddle.checkpoint import read_pdparams, write_pdparams
 from squeezebert_paddle.data import encode_examples, make_batches, read_pairs, restore_order
 from squeezebert_paddle.qqp_benchmark import cpu_has_bf16
@@ -68,38 +66,31 @@ BATCHES = {"padded": lambda: batch(4, 12, seed=1), "edge": edge_batch, "unpadded
 
 
 def paddle_logits(model, ids, mask, types, pack):
-    model.base_model.pack_tokens = pack
-    try:
-        with paddle.no_grad():
-            return model(*to_paddle(ids, mask, types)).numpy()
-    finally:
-        model.base_model.pack_tokens = False
+    with paddle.no_grad():
+        if pack:
+            return inference.PairClassifier(model, packed=True)(*to_paddle(ids, mask, types)).numpy()
+        return model(*to_paddle(ids, mask, types)).numpy()
 
 
 def paddle_base(model, ids, mask, types, pack):
-    model.pack_tokens = pack
-    try:
-        with paddle.no_grad():
-            seq, pooled = model(*to_paddle(ids, mask, types))
-        return seq.numpy(), pooled.numpy()
-    finally:
-        model.pack_tokens = False
+    encoder = packed_encoder.PackedEncoder(model) if pack else model
+    with paddle.no_grad():
+        seq, pooled = encoder(*to_paddle(ids, mask, types))[:2]
+    return seq.numpy(), pooled.numpy()
 
 
 @pytest.fixture(scope="module", params=list(LAYOUTS))
 def twins(request):
-    """(layout name, HF classifier, our classifier with its weights, a frozen deep copy of ours)."""
+    """(layout name, HF classifier, our classifier with its weights)."""
     layout = LAYOUTS[request.param]
     hf = hf_model("SqueezeBertForSequenceClassification", seed=7, **layout)
     ours = paddle_twin(hf, "SqueezeBertForSequenceClassification", **layout)
-    frozen = copy.deepcopy(ours)
-    modeling.freeze_derived_weights(frozen)
-    return request.param, hf, ours, frozen
+    return request.param, hf, ours
 
 
 @pytest.mark.parametrize("batch_name", list(BATCHES))
-def test_packed_logits_match_padded_and_hf(twins, batch_name):
-    layout, hf, ours, frozen = twins
+def test_packed_logits_match_reference_and_hf(twins, batch_name):
+    layout, hf, ours = twins
     ids, mask, types = BATCHES[batch_name]()
     with torch.no_grad():
         ref = hf(*to_torch(ids, mask, types)).logits.numpy()
@@ -108,39 +99,48 @@ def test_packed_logits_match_padded_and_hf(twins, batch_name):
     assert max_diff(padded, ref) <= TOL, layout
     assert max_diff(packed, padded) <= TOL, layout
     assert max_diff(packed, ref) <= TOL, layout
-    for pack in (True, False):
-        assert max_diff(paddle_logits(frozen, ids, mask, types, pack), ref) <= TOL, (layout, pack)
     assert np.abs(ref).max() > 0.01        # a live comparison (1000 x TOL), not near-zero outputs
 
 
 @pytest.mark.parametrize("batch_name", list(BATCHES))
 def test_packed_base_model_sequence_and_pooled(twins, batch_name):
-    layout, hf, ours, frozen = twins
+    layout, hf, ours = twins
     ids, mask, types = BATCHES[batch_name]()
     with torch.no_grad():
         out = hf.transformer(*to_torch(ids, mask, types))
     ref_seq, ref_pooled = out.last_hidden_state.numpy(), out.pooler_output.numpy()
     real = mask.astype(bool)
-    for model in (ours.squeezebert, frozen.squeezebert):
-        seq, pooled = paddle_base(model, ids, mask, types, pack=False)
-        pseq, ppooled = paddle_base(model, ids, mask, types, pack=True)
-        assert max_diff(pseq[real], seq[real]) <= TOL, layout
-        assert max_diff(pseq[real], ref_seq[real]) <= TOL, layout
-        assert np.all(pseq[~real] == 0.0), layout            # exactly zero at padded positions
-        assert max_diff(ppooled, pooled) <= TOL, layout
-        assert max_diff(ppooled, ref_pooled) <= TOL, layout
+    seq, pooled = paddle_base(ours.squeezebert, ids, mask, types, pack=False)
+    pseq, ppooled = paddle_base(ours.squeezebert, ids, mask, types, pack=True)
+    assert max_diff(pseq[real], seq[real]) <= TOL, layout
+    assert max_diff(pseq[real], ref_seq[real]) <= TOL, layout
+    assert np.all(pseq[~real] == 0.0), layout            # exactly zero at padded positions
+    assert max_diff(ppooled, pooled) <= TOL, layout
+    assert max_diff(ppooled, ref_pooled) <= TOL, layout
     if (~real).any():
-        # the padded path keeps (meaningless) values at padded positions: the packed path really ran
+        # the reference keeps (meaningless) values at padded positions: the packed path really ran
         assert np.abs(seq[~real]).max() > 0
 
 
-def test_freeze_derived_weights_adds_parameters_to_the_copy_only(twins):
-    layout, _, ours, frozen = twins
-    keys, frozen_keys = set(ours.state_dict()), set(frozen.state_dict())
-    assert keys < frozen_keys
-    added = frozen_keys - keys
-    assert added and all(k.rsplit(".", 1)[-1].startswith("frozen_") for k in added), layout
-    assert not any("frozen" in k for k in keys)
+def test_packed_encoder_stores_derived_weights_as_its_own_frozen_parameters(twins):
+    layout, _, ours = twins
+    keys = set(ours.state_dict())
+    encoder = packed_encoder.PackedEncoder(ours.squeezebert)
+    assert set(ours.state_dict()) == keys                      # the model is untouched
+    shared = {id(p) for p in ours.parameters()}
+    derived = [p for p in encoder.parameters() if id(p) not in shared]
+    # per layer: Q/K/V weight and bias, the post-attention, intermediate and output product weights
+    assert len(derived) == 5 * len(encoder.layers), layout
+    assert all(p.stop_gradient for p in derived), layout
+    # a copy, not a view: changing the model's weights afterwards leaves the packed weights as they were
+    qkv = encoder.layers[0].attention.qkv_weight.numpy().copy()
+    query = ours.squeezebert.encoder.layers[0].attention.query.weight
+    saved = query.numpy().copy()
+    try:
+        query.set_value(saved + 1.0)
+        assert (encoder.layers[0].attention.qkv_weight.numpy() == qkv).all()
+    finally:
+        query.set_value(saved)
 
 
 # -- export + predictor ------------------------------------------------------------------------
@@ -161,9 +161,9 @@ def tiny_model(tiny_qqp):
 def exported(tiny_model, tmp_path_factory):
     keys = set(tiny_model.state_dict())
     prefix = inference.export(tiny_model, tmp_path_factory.mktemp("export"))
-    # export works on a copy: the model is neither packed nor frozen afterwards
-    assert tiny_model.squeezebert.pack_tokens is False
+    # export works on a copy: the model keeps its parameters and its dropout layers
     assert set(tiny_model.state_dict()) == keys
+    assert isinstance(tiny_model.dropout, paddle.nn.Dropout)
     return prefix
 
 
@@ -220,8 +220,8 @@ def test_predictor_matches_hf_on_real_pairs(tiny_qqp, tiny_model, fp32_predictor
 
 
 def test_padded_export_matches_dygraph_on_dynamic_shapes(tiny_model, tmp_path):
-    # pack_tokens=False traces the plain [B, L, H] path (both axes dynamic)
-    predictor = inference.Predictor(inference.export(tiny_model, tmp_path, pack_tokens=False), "cpu", "fp32",
+    # packed=False traces the reference [B, L, H] model (both axes dynamic)
+    predictor = inference.Predictor(inference.export(tiny_model, tmp_path, packed=False), "cpu", "fp32",
                                     threads=1, pad_multiple=1)
     for b, length in [(2, 7), (4, 19)]:
         ids, mask, types = batch(b, length, vocab=30522, seed=length)

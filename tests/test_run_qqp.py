@@ -22,8 +22,8 @@ from squeezebert_paddle.tokenizer import SqueezeBertTokenizer
 
 N = TINY_QQP_PAIRS
 BATCH = 8
-TINY_SHAPE = EncoderShape(hidden=TINY_QQP["hidden_size"], intermediate=TINY_QQP["intermediate_size"],
-                          layers=TINY_QQP["num_hidden_layers"], groups=(4, 4, 4, 1, 4, 4))
+TINY_SHAPE = EncoderShape(hidden=TINY_QQP["hidden_size"], layers=TINY_QQP["num_hidden_layers"],
+                          convs=((64, 64, 4), (64, 64, 4), (64, 64, 4), (64, 64, 1), (64, 128, 4), (128, 64, 4)))
 SPEC_FIELDS = ("framework", "versions", "device", "threads", "backend", "precision", "model_type",
                "batch_size", "max_seq_len", "examples", "seconds", "examples_per_second",
                "ms_per_batch_median", "ms_per_batch_p90", "tokens_per_second", "peak_memory_mb",
