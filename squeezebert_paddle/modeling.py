@@ -8,6 +8,11 @@ Layout rule: activations stay `[batch, seq, hidden]` throughout. HF keeps `[batc
 the encoder because it computes the 1x1 convolutions with `Conv1d`; here a 1x1 convolution is a
 (batched) matrix product over the channel axis, which is the same arithmetic without layout shuffles.
 Conv weights keep the Conv1d shape `[out, in / groups, 1]` so checkpoints map without reshaping.
+
+This file is the reference formulation, computed the way the paper and Hugging Face do. Two faster
+formulations of the same function live in their own files, each tested against this one:
+`fused_cpu_encoder.py` (dygraph on the CPU, chosen with `use_fused_cpu_kernels()`) and
+`packed_encoder.py` (the traced inference export, chosen by `inference.export`).
 """
 from __future__ import annotations
 
@@ -18,41 +23,8 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from . import fused_cpu_encoder
+from .activations import ACTIVATIONS
 from .configuration import ARCHITECTURES, SqueezeBertConfig
-
-# ---------------------------------------------------------------------------------------------
-# Activations, with the exact formulas `transformers.activations.ACT2FN` uses.
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
-
-def _gelu_tanh(x):
-    return 0.5 * x * (1.0 + paddle.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * paddle.pow(x, 3.0))))
-
-
-ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_python": F.gelu,
-    "gelu_new": _gelu_tanh,
-    "gelu_accurate": _gelu_tanh,
-    "gelu_python_tanh": _gelu_tanh,
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate=True),
-    "gelu_fast": lambda x: 0.5 * x * (1.0 + paddle.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x))),
-    "gelu_10": lambda x: paddle.clip(F.gelu(x), -10.0, 10.0),
-    "quick_gelu": lambda x: x * F.sigmoid(1.702 * x),
-    "laplace": lambda x: 0.5 * (1.0 + paddle.erf((x - 0.707107) / (0.282095 * math.sqrt(2.0)))),
-    "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
-    "linear": lambda x: x,
-    "mish": F.mish,
-    "relu": F.relu,
-    "relu2": lambda x: paddle.square(F.relu(x)),
-    "relu6": F.relu6,
-    "sigmoid": F.sigmoid,
-    "silu": F.silu,
-    "swish": F.silu,
-    "tanh": paddle.tanh,
-}
-
 
 def extended_attention_mask(attention_mask, dtype):
     """[B, L] (or [B, Lq, Lk]) 1/0 mask -> additive [B, 1, 1|Lq, Lk] bias in `dtype`.
