@@ -166,9 +166,9 @@ def main():
                 print(f"- {name}: {r['examples']} pairs in {r['seconds']:.1f} s ({r['examples_per_second']:.1f}/s)")
     if args.output_json:
         sys.path.insert(0, str(ROOT))
-        from squeezebert_paddle.timing import write_json_atomic
+        from squeezebert_paddle.fileio import atomic_write_json
         strip = lambda r: {k: v for k, v in r.items() if k not in ("logits", "predictions")}  # noqa: E731
-        write_json_atomic(args.output_json, {"peaks": peaks, "rows": {k: strip(v) for k, v in results.items()},
+        atomic_write_json(args.output_json, {"peaks": peaks, "rows": {k: strip(v) for k, v in results.items()},
                                              "full": {k: strip(v) for k, v in full.items()}})
 
 

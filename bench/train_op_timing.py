@@ -1,7 +1,7 @@
 """Forward and backward time of the non-matmul pieces of a 16x128 SqueezeBERT training step: Paddle's own
 ops, the fused CPU kernels (squeezebert_paddle.cpu_kernels) and torch, at the step's shapes.
 
-    python bench/experiments/train_op_timing.py [--default_malloc]
+    python bench/train_op_timing.py [--default_malloc]
 
 Each figure is the median of 15 calls in ms; "bwd" is (forward + paddle.grad / autograd.grad) minus
 forward. Dropout rates are 0.1 as in fine-tuning.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # the package, from a plain clone
 
 
 def median_ms(fn, repeats=15):
@@ -95,7 +95,7 @@ def main():
             (lambda: torch.nn.functional.dropout(torch.softmax(ts * 0.125, -1), 0.1), [ts], tg)),
         "group-major layout [2048, 768]": (
             (lambda: r.reshape([n, 4, 192]).transpose([1, 0, 2]) * 1.0, [r], pg),
-            (lambda: ck.group_major(r, 4), [r], pg),
+            (lambda: ck.tokens_to_groups(r, 4), [r], pg),
             (lambda: tr.reshape(n, 4, 192).transpose(0, 1).contiguous(), [tr], tg)),
     }
     print(f"{args.threads} threads, {'default' if args.default_malloc else 'retained'} malloc; ms fwd / bwd")
