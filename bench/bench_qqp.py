@@ -25,6 +25,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from squeezebert_paddle.assets import SAMPLE_QQP_DEV as SAMPLE  # noqa: E402
+from squeezebert_paddle.checkpoint import (GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES,  # noqa: E402
+                                           CheckpointError, is_hf_checkpoint, require_model_dir)
+
 DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs.jsonl"
 
 # name -> (script, model, extra flags)
@@ -49,7 +54,7 @@ def run_row(name: str, args) -> dict:
     cmd = [sys.executable, str(ROOT / f"run_qqp_{script}.py"), "--data_path", str(args.data_path),
            "--batch_size", str(args.batch_size), "--max_seq_len", str(args.max_seq_len),
            "--threads", str(args.threads), "--device", args.device, "--output_json", str(out),
-           "--no_progress", "--model_type", model, *extra]
+           "--no_progress", "--model_type", model, "--vocab", str(args.vocab), *extra]
     cmd += ["--limit", str(args.limit)]
     cmd += ["--sort_by_length"] if args.sort_by_length else []
     cmd += ["--random_init"] if model == "bert" else ["--model_path", str(args.model_dir)]
@@ -125,10 +130,13 @@ def ratio_lines(results: dict) -> list[str]:
     return [f"- {a} / {b}: {eps(a) / eps(b):.2f}x" for a, b in pairs if eps(a) and eps(b)]
 
 
-def main():
+def parse_args(argv=None):
+    from squeezebert_paddle.qqp_benchmark import build_parser
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_dir", type=Path, default=ROOT / "models" / "squeezebert-mnli")
     p.add_argument("--data_path", type=Path, default=DATA)
+    p.add_argument("--vocab", type=Path, default=build_parser("").get_default("vocab"),
+                   help="vocab.txt for rows whose model directory has none (the BERT rows)")
     p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated, from {', '.join(ROWS)}")
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--batch_size", type=int, default=16)
@@ -140,14 +148,44 @@ def main():
     p.add_argument("--full", action="store_true",
                    help="also time whole-file passes (all pairs, --sort_by_length) for the Paddle rows")
     p.add_argument("--output_json", type=Path)
-    args = p.parse_args()
-    if not (args.model_dir / "model_state.pdparams").is_file():
-        sys.exit(f"error: {args.model_dir} is not a converted model directory; run "
-                 f"`python convert_torch_to_paddle.py --demo` first (or pass --model_dir)")
-    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    return p.parse_args(argv)
+
+
+def input_problem(args, rows: list[str]) -> str | None:
+    """What stops the rows from running (checked before any row starts), as one line, or None."""
     unknown = [r for r in rows if r not in ROWS]
-    if unknown:
-        sys.exit(f"error: unknown --rows {unknown}; choose from {', '.join(ROWS)}")
+    if unknown or not rows:
+        return f"unknown --rows {unknown or args.rows!r}; choose from {', '.join(ROWS)}"
+    if not args.data_path.is_file():
+        return (f"--data_path {args.data_path}: file not found; pass a GLUE QQP dev.tsv or JSON lines with "
+                f"sentence1, sentence2 (the shipped sample: {SAMPLE})")
+    frameworks = {ROWS[r][0] for r in rows if ROWS[r][1] == "squeezebert"}
+    if "paddle" in frameworks:
+        try:
+            require_model_dir(args.model_dir)
+        except CheckpointError as err:
+            return f"--model_dir: {err}"
+    if "torch" in frameworks and not is_hf_checkpoint(args.model_dir):
+        return (f"--model_dir {args.model_dir} lacks the Hugging Face files ({HF_CONFIG_FILE}, "
+                f"{' or '.join(HF_WEIGHTS_FILES)}) that the PyTorch rows load: {GET_CHECKPOINTS}")
+    bert_rows = any(ROWS[r][1] == "bert" for r in rows)
+    if (bert_rows or not (args.model_dir / "vocab.txt").is_file()) and not args.vocab.is_file():
+        return f"--vocab {args.vocab}: not found; pass the uncased WordPiece vocab.txt"
+    return None
+
+
+def failed_rows(results: dict, full: dict) -> list[str]:
+    return [name for name, r in [*results.items(), *((f"{n} (whole file)", r) for n, r in full.items())]
+            if "error" in r]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    problem = input_problem(args, rows)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     peaks = peak(args.threads) if args.device == "cpu" else {}
     results = run_rounds(rows, args)
     print(f"\nQQP pairs: first {args.limit} of {args.data_path.name}, batch {args.batch_size}, max_seq_len "
@@ -165,12 +203,17 @@ def main():
             if "error" not in r:
                 print(f"- {name}: {r['examples']} pairs in {r['seconds']:.1f} s ({r['examples_per_second']:.1f}/s)")
     if args.output_json:
-        sys.path.insert(0, str(ROOT))
         from squeezebert_paddle.fileio import atomic_write_json
         strip = lambda r: {k: v for k, v in r.items() if k not in ("logits", "predictions")}  # noqa: E731
         atomic_write_json(args.output_json, {"peaks": peaks, "rows": {k: strip(v) for k, v in results.items()},
                                              "full": {k: strip(v) for k, v in full.items()}})
+    failed = failed_rows(results, full)
+    if failed:
+        print(f"error: {len(failed)} row(s) failed: {', '.join(failed)} (their errors are in the table above)",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,6 +11,7 @@ import collections
 import logging
 import os
 import pickle
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -74,14 +75,37 @@ def write_pdparams(path: str | os.PathLike, state: dict[str, np.ndarray]) -> Non
 
 # -- model directories -----------------------------------------------------------------------
 
+HF_CONFIG_FILE = "config.json"
+HF_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
+GET_CHECKPOINTS = ("get the released checkpoints (downloaded and converted into models/<name>) with "
+                   "`python convert_torch_to_paddle.py --download` (or `huggingface-cli download "
+                   "squeezebert/<name> --local-dir models/<name>`, then `python convert_torch_to_paddle.py`), "
+                   "or random-weight ones at the released configurations, offline, with "
+                   "`python convert_torch_to_paddle.py --demo`")
+
+
 def require_model_dir(model_dir: str | os.PathLike, files=(CONFIG_FILE, WEIGHTS_FILE)) -> Path:
+    """`model_dir` when it holds `files`; otherwise a CheckpointError saying what the directory is
+    (missing, empty, an unconverted Hugging Face checkpoint) and the command that makes it usable."""
     model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise CheckpointError(f"model directory {model_dir} does not exist; {HOW_TO_GET}")
     missing = [name for name in files if not (model_dir / name).is_file()]
-    if missing:
-        raise CheckpointError(f"{model_dir} lacks {', '.join(missing)}; {HOW_TO_GET}")
-    return model_dir
+    if not missing:
+        return model_dir
+    if is_hf_checkpoint(model_dir):
+        found = [n for n in (HF_CONFIG_FILE, *HF_WEIGHTS_FILES) if (model_dir / n).is_file()]
+        raise CheckpointError(f"{model_dir} is a Hugging Face checkpoint ({', '.join(found)}), not converted for "
+                              f"Paddle yet; convert it in place with "
+                              f"`python convert_torch_to_paddle.py --model_dir {shlex.quote(str(model_dir))}`")
+    state = ("does not exist" if not model_dir.is_dir() else "is empty" if not any(model_dir.iterdir())
+             else f"lacks {', '.join(missing)}")
+    raise CheckpointError(f"model directory {model_dir} {state}; a converted Paddle model directory holds "
+                          f"{CONFIG_FILE}, {WEIGHTS_FILE} and vocab.txt: {GET_CHECKPOINTS}")
+
+
+def is_hf_checkpoint(model_dir: str | os.PathLike) -> bool:
+    """Whether `model_dir` holds a Hugging Face checkpoint (config.json and its weights)."""
+    model_dir = Path(model_dir)
+    return (model_dir / HF_CONFIG_FILE).is_file() and any((model_dir / n).is_file() for n in HF_WEIGHTS_FILES)
 
 
 def save_pretrained(model, model_dir: str | os.PathLike) -> None:

@@ -118,6 +118,30 @@ def test_missing_file_is_named(tmp_path, missing):
         modeling.SqueezeBertForSequenceClassification.from_pretrained(tmp_path)
 
 
+@pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])
+def test_unconverted_hugging_face_directory_gets_the_conversion_command(tmp_path, weights):
+    hf = tmp_path / "my model"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    (hf / weights).write_bytes(b"")
+    with pytest.raises(CheckpointError) as err:
+        modeling.SqueezeBertForSequenceClassification.from_pretrained(hf)
+    assert str(err.value) == (f"{hf} is a Hugging Face checkpoint (config.json, {weights}), not converted for "
+                              f"Paddle yet; convert it in place with "
+                              f"`python convert_torch_to_paddle.py --model_dir '{hf}'`")
+
+
+def test_empty_directory_says_what_it_should_hold_and_how_to_get_it(tmp_path):
+    with pytest.raises(CheckpointError) as err:
+        modeling.SqueezeBertModel.from_pretrained(tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"model directory {tmp_path} is empty; a converted Paddle model directory holds "
+                              f"model_config.json, model_state.pdparams and vocab.txt")
+    assert "`python convert_torch_to_paddle.py --download`" in message
+    assert "`python convert_torch_to_paddle.py --demo`" in message
+    assert "--vocab" not in message
+
+
 # -- the .pdparams reader ------------------------------------------------------------------------
 
 class _Payload:

@@ -1,0 +1,100 @@
+"""bench/bench_qqp.py's own logic: inputs checked before any row starts, and a non-zero exit when a row
+fails. The rows (run_qqp_*.py processes) and the matmul peak are stood in for: no benchmark runs here."""
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT
+
+spec = importlib.util.spec_from_file_location("bench_qqp", ROOT / "bench" / "bench_qqp.py")
+bench_qqp = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench_qqp)
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """A data file and a model directory with every file the rows look for (contents unread here)."""
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("model_config.json", "model_state.pdparams", "config.json", "model.safetensors", "vocab.txt"):
+        (model / name).write_text("")
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"sentence1": "a?", "sentence2": "b?", "label": 0}\n')
+    return {"--model_dir": model, "--data_path": data, "--vocab": model / "vocab.txt"}
+
+
+def argv(inputs, **changes):
+    flags = {**inputs, **{f"--{k}": v for k, v in changes.items()}}
+    return [str(item) for pair in flags.items() for item in pair]
+
+
+@pytest.fixture
+def no_benchmark(monkeypatch):
+    def forbidden(*args):
+        raise AssertionError("the benchmark started")
+    monkeypatch.setattr(bench_qqp, "run_row", forbidden)
+    monkeypatch.setattr(bench_qqp, "peak", forbidden)
+
+
+BAD_INPUTS = {
+    # name: (changed flags (a path under tmp_path where "{tmp}" is given), substrings of the one line)
+    "missing-data": (dict(data_path="{tmp}/nope.jsonl"), ["--data_path", "nope.jsonl", "file not found"]),
+    "unknown-row": (dict(rows="paddle-inference-fp32,paddle-turbo"), ["--rows", "paddle-turbo", "choose from"]),
+    "no-rows": (dict(rows=","), ["--rows", "choose from"]),
+    "missing-model": (dict(model_dir="{tmp}/none"), ["--model_dir", "none", "does not exist", "--demo"]),
+    "hf-only-model": (dict(model_dir="{tmp}/hf"), ["--model_dir", "Hugging Face checkpoint",
+                                                   "convert_torch_to_paddle.py --model_dir"]),
+    "paddle-only-model": (dict(model_dir="{tmp}/paddle", rows="torch-eager-fp32"),
+                          ["--model_dir", "config.json", "model.safetensors", "--download"]),
+    "missing-vocab": (dict(vocab="{tmp}/no_vocab.txt", rows="bert-paddle-inference-fp32"),
+                      ["--vocab", "no_vocab.txt", "not found"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_before_any_row(case, inputs, tmp_path, no_benchmark, capsys):
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text("{}")
+    (tmp_path / "hf" / "model.safetensors").write_text("")
+    (tmp_path / "paddle").mkdir()
+    for name in ("model_config.json", "model_state.pdparams", "vocab.txt"):
+        (tmp_path / "paddle" / name).write_text("")
+    changes, expected = BAD_INPUTS[case]
+    assert bench_qqp.main(argv(inputs, **{k: v.format(tmp=tmp_path) for k, v in changes.items()})) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert out == "" and len(lines) == 1 and lines[0].startswith("error: "), err
+    assert all(s in lines[0] for s in expected), lines[0]
+
+
+def test_bad_input_from_the_command_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_qqp.py"), "--data_path",
+                           str(tmp_path / "nope.jsonl")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "nope.jsonl" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def fake_row(name):
+    framework, model, _ = bench_qqp.ROWS[name]
+    return {"framework": framework, "backend": "eager", "precision": "fp32", "model_type": model,
+            "examples_per_second": 10.0, "gflop_per_second": 5.0, "logits": [[0.0, 1.0]]}
+
+
+@pytest.mark.parametrize("failing", [None, "paddle-inference-fp32"])
+def test_exit_code_says_whether_every_row_ran(failing, inputs, monkeypatch, capsys):
+    monkeypatch.setattr(bench_qqp, "peak", lambda threads: {"fp32": 100.0, "bf16": 200.0})
+    monkeypatch.setattr(bench_qqp, "run_row",
+                        lambda name, args: {"error": "error: it broke"} if name == failing else fake_row(name))
+    rows = "torch-eager-fp32,paddle-inference-fp32"
+    rc = bench_qqp.main(argv(inputs, rows=rows, repeats=1))
+    out, err = capsys.readouterr()
+    assert "| torch-eager-fp32 |" in out
+    if failing is None:
+        assert rc == 0 and "failed" not in out + err
+    else:
+        assert rc == 1 and f"| {failing} | failed: error: it broke |" in out
+        assert err.strip().splitlines()[-1] == (f"error: 1 row(s) failed: {failing} (their errors are in the "
+                                                f"table above)")
