@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +17,9 @@ import paddle
 from paddle import nn
 from paddle.static import InputSpec
 
-from . import modeling, packed_encoder
+from . import activations, modeling, packed_encoder
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from .fileio import atomic_directory, atomic_write_json
 from .modeling import SqueezeBertForSequenceClassification
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -69,7 +68,7 @@ def export(model, out_dir: str | Path, packed: bool = True) -> Path:
 
 def fingerprint(model_dir: Path) -> str:
     digest = hashlib.sha256()
-    code = (Path(modeling.__file__), Path(packed_encoder.__file__), Path(__file__))
+    code = [Path(m.__file__) for m in (modeling, activations, packed_encoder)] + [Path(__file__)]
     for path in (model_dir / WEIGHTS_FILE, model_dir / CONFIG_FILE, *code):
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 24), b""):
@@ -85,22 +84,31 @@ def cached_export(model_dir: str | Path, architecture: str | None = None) -> tup
     cache = model_dir / CACHE_DIR
     key = fingerprint(model_dir)
     meta_path = cache / META_FILE
-    if meta_path.is_file() and json.loads(meta_path.read_text()).get("fingerprint") == key:
+    if _cached_fingerprint(meta_path) == key:
         return cache / PREFIX, True
     config = json.loads((model_dir / CONFIG_FILE).read_text())
     if architecture is None:
         declared = (config.get("architectures") or ["SqueezeBertModel"])[0]
         architecture = declared if declared == "SqueezeBertForSequenceClassification" else "SqueezeBertModel"
     model = modeling.MODEL_CLASSES[architecture].from_pretrained(model_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{CACHE_DIR}.", dir=model_dir))   # unique: runs may race
-    export(model, tmp)
-    (tmp / META_FILE).write_text(json.dumps({"fingerprint": key, "architecture": architecture}) + "\n")
-    shutil.rmtree(cache, ignore_errors=True)
+
+    def fill(tmp: Path) -> None:
+        export(model, tmp)
+        atomic_write_json(tmp / META_FILE, {"fingerprint": key, "architecture": architecture})
+
     try:
-        tmp.rename(cache)
-    except OSError:            # a concurrent run renamed its identical export first
-        shutil.rmtree(tmp, ignore_errors=True)
+        atomic_directory(cache, fill)
+    except OSError:
+        if _cached_fingerprint(meta_path) != key:  # not a concurrent run that renamed the same export first
+            raise
     return cache / PREFIX, False
+
+
+def _cached_fingerprint(meta_path: Path) -> str | None:
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def program_files(prefix: Path) -> tuple[str, str]:
