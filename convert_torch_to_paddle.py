@@ -16,11 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+from squeezebert_paddle.assets import VOCAB_FILE
 from squeezebert_paddle.configuration import RELEASED_CONFIGS
 
 ROOT = Path(__file__).resolve().parent
 RELEASED = tuple(RELEASED_CONFIGS)
-DEFAULT_VOCAB = ROOT.parent / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
+DEFAULT_VOCAB = VOCAB_FILE           # the uncased vocab all three released checkpoints use
 HF_FILES = ["config.json", "vocab.txt", "model.safetensors", "pytorch_model.bin", "tokenizer_config.json"]
 
 
@@ -38,7 +39,8 @@ def parse_args(argv=None):
     p.add_argument("--demo", action="store_true",
                    help="write RANDOM-weight checkpoints at the released configurations into --models_root")
     p.add_argument("--vocab", type=Path, default=Path(os.environ.get("SQUEEZEBERT_VOCAB", DEFAULT_VOCAB)),
-                   help="uncased WordPiece vocab.txt for --demo (default: ../shared/data/vocab)")
+                   help="uncased WordPiece vocab.txt for --demo (default: $SQUEEZEBERT_VOCAB, else the "
+                        "one shipped in squeezebert_paddle/assets)")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if args.output_dir and args.model_dir and len(args.model_dir) > 1:

@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+from .assets import VOCAB_FILE
 from .configuration import RELEASED_ARCHITECTURES, RELEASED_CONFIGS
 from .fileio import atomic_directory
 
@@ -25,9 +26,19 @@ def is_demo(model_dir: str | Path) -> bool:
     return (Path(model_dir) / MARKER_FILE).is_file()
 
 
-def write_demo_checkpoint(name: str, out_dir: str | Path, vocab_file: str | Path, seed: int = 0,
+def model_line(model: str | Path, random_source: str | None = None) -> str:
+    """A script's start-summary line, `model: <model>`, flagged when the weights are random: drawn by
+    the script (`random_source`, e.g. "--random_init") or a directory written by --demo."""
+    if random_source is None and is_demo(model):
+        random_source = "--demo"
+    note = f" (RANDOM WEIGHTS from {random_source}: timings are real, predictions are not)" if random_source else ""
+    return f"model: {model}{note}"
+
+
+def write_demo_checkpoint(name: str, out_dir: str | Path, vocab_file: str | Path = VOCAB_FILE, seed: int = 0,
                           **config_overrides) -> Path:
-    """Write one random-weight HF checkpoint directory; returns it."""
+    """Write one random-weight HF checkpoint directory; returns it. The vocabulary defaults to the
+    uncased one shipped with the package, which the released checkpoints use."""
     import torch
     import transformers
 
