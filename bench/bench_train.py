@@ -32,7 +32,7 @@ FULL = dict(vocab_size=30528, num_labels=2)
 LR, WEIGHT_DECAY, EPS, CLIP = 4e-5, 0.01, 1e-6, 1.0
 
 
-def make_batches(batch: int, length: int, count: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
+def random_batches(batch: int, length: int, count: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
     """Random full-length pairs ([CLS] a [SEP] b [SEP]-shaped token types), random labels."""
     rng = np.random.default_rng(seed)
     out = []
@@ -74,13 +74,14 @@ def paddle_worker(model_dir: Path, batches, warmup: int, threads: int, profile: 
     from squeezebert_paddle import SqueezeBertForSequenceClassification
     from squeezebert_paddle import cpu_kernels
     from squeezebert_paddle.host_memory import retain_freed_memory
-    from squeezebert_paddle.training import build_optimizer, build_scheduler
+    from squeezebert_paddle.training.optim import build_optimizer, build_scheduler
     paddle.set_device("cpu")                        # as run_glue.py's setup_distributed does:
     paddle.base.core.set_num_threads(threads)       # Paddle's default is 1 thread
     cpu_kernels.set_threads(threads)
     if retain:
         retain_freed_memory()
     model = SqueezeBertForSequenceClassification.from_pretrained(model_dir)
+    fused = model.use_fused_cpu_kernels()           # as run_glue.py does on the CPU
     model.train()
     optimizer = build_optimizer(model, build_scheduler(LR, 0, 0, 1), WEIGHT_DECAY, EPS, CLIP)
 
@@ -100,23 +101,23 @@ def paddle_worker(model_dir: Path, batches, warmup: int, threads: int, profile: 
         prof.step()
         prof.stop()
         prof.summary(op_detail=True, thread_sep=False, time_unit="ms", sorted_by=profiler.SortedKeys.CPUTotal)
-    return {"framework": "paddle", "version": paddle.__version__, **times}
+    return {"framework": "paddle", "version": paddle.__version__, "fused_kernels": fused, **times}
 
 
 def torch_worker(model_dir: Path, batches, warmup: int, threads: int, retain: bool) -> dict:
     import torch
     import transformers
-    from squeezebert_paddle.checkpoint import read_pdparams
+    from squeezebert_paddle.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_pdparams
     from squeezebert_paddle.configuration import SqueezeBertConfig
     from squeezebert_paddle.conversion import paddle_to_hf
     torch.set_num_threads(threads)
     if retain:                                      # the same malloc policy as the Paddle worker
         from squeezebert_paddle.host_memory import retain_freed_memory
         retain_freed_memory()
-    config = SqueezeBertConfig.from_json_file(model_dir / "model_config.json")
+    config = SqueezeBertConfig.from_json_file(model_dir / CONFIG_FILE)
     hf_config = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "architectures")}
     model = transformers.SqueezeBertForSequenceClassification(transformers.SqueezeBertConfig(**hf_config))
-    state = paddle_to_hf(read_pdparams(model_dir / "model_state.pdparams"), config,
+    state = paddle_to_hf(read_pdparams(model_dir / WEIGHTS_FILE), config,
                          "SqueezeBertForSequenceClassification")
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
     model.train()
@@ -141,7 +142,7 @@ def worker(args) -> None:
         make_weights(Path(args.model_dir))
         return
     batch, length = map(int, args.shape.split("x"))
-    batches = make_batches(batch, length, args.warmup + args.steps)
+    batches = random_batches(batch, length, args.warmup + args.steps)
     if args.worker == "paddle":
         result = paddle_worker(Path(args.model_dir), batches, args.warmup, args.threads, args.profile,
                                not args.default_malloc)
@@ -166,7 +167,10 @@ def run_worker(args, model_dir: Path, framework: str, shape: str) -> dict:
         sys.exit(f"{framework} worker failed:\n{done.stderr[-3000:]}")
     if args.profile and framework == "paddle":
         print(done.stdout[:done.stdout.rfind("RESULT ")])
-    return json.loads(done.stdout[done.stdout.rfind("RESULT ") + 7:])
+    result = json.loads(done.stdout[done.stdout.rfind("RESULT ") + 7:])
+    if framework == "paddle" and not result["fused_kernels"]:
+        print("note: the Paddle worker ran without the fused CPU kernels (Paddle's own ops; see its log)")
+    return result
 
 
 def main() -> None:

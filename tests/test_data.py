@@ -1,17 +1,16 @@
-"""Tests of squeezebert_paddle.data against the real GLUE/QQP samples and hand-made bad files."""
-import subprocess
-import sys
+"""Tests of squeezebert_paddle.data: the real GLUE/QQP samples, hand-made bad files, where a run finds its
+files, and --download against a local stand-in of the Hugging Face hub (no network)."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from squeezebert_paddle.assets import SAMPLE_GLUE_DIR
 from squeezebert_paddle.data import (
-    GLUE_TASKS, Example, encode_examples, encode_labels, get_task, make_batches, read_glue_tsv,
-    read_pairs, required_files, restore_order, split_files,
+    GLUE_TASKS, Example, GlueDataError, encode_examples, encode_labels, get_task, locate_glue_data,
+    make_batches, prepare_glue_data, read_glue_tsv, read_pairs, required_files, restore_order, split_files,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
+from squeezebert_paddle.data.download import download_glue
 
 # (task, file stem, split, rows read). Counts checked by hand: `wc -l` minus the header row, except
 # CoLA (no header) whose dev.tsv lacks a final newline, so wc reports 1042 for its 1043 rows.
@@ -32,8 +31,8 @@ def _read(glue_dir, task, stem, split):
 
 
 @pytest.mark.parametrize("task,stem,split,rows", GLUE_SAMPLES)
-def test_real_glue_files_read_completely(glue_dir, task, stem, split, rows):
-    examples, skipped = _read(glue_dir, task, stem, split)
+def test_real_glue_files_read_completely(real_glue_dir, task, stem, split, rows):
+    examples, skipped = _read(real_glue_dir, task, stem, split)
     assert (len(examples), skipped) == (rows, 0)
     spec = get_task(task)
     pair_task = spec.train.text_b is not None
@@ -46,27 +45,27 @@ def test_real_glue_files_read_completely(glue_dir, task, stem, split, rows):
         assert {e.label for e in examples} <= set(spec.label_list)
 
 
-def test_real_glue_known_rows(glue_dir):
-    cola, _ = _read(glue_dir, "CoLA", "train", "train")  # no header: first line is data
+def test_real_glue_known_rows(real_glue_dir):
+    cola, _ = _read(real_glue_dir, "CoLA", "train", "train")  # no header: first line is data
     assert cola[0] == Example("train-0", "Bill seems to be obnoxious, but I don't think that Sam tends.",
                               None, "0")
-    cola_dev, _ = _read(glue_dir, "CoLA", "dev", "dev")  # last line has no newline
+    cola_dev, _ = _read(real_glue_dir, "CoLA", "dev", "dev")  # last line has no newline
     assert (cola_dev[-1].text_a, cola_dev[-1].label) == ("John talked to Bill about himself.", "1")
     assert sum(e.label == "1" for e in cola_dev) == 721
-    sst, _ = _read(glue_dir, "SST-2", "dev", "dev")  # trailing space before the tab is kept
+    sst, _ = _read(real_glue_dir, "SST-2", "dev", "dev")  # trailing space before the tab is kept
     assert (sst[0].text_a, sst[0].label) == ("it 's a charming and often affecting journey . ", "1")
-    mrpc, _ = _read(glue_dir, "MRPC", "dev", "dev")  # BOM header skipped; quotes are plain text
+    mrpc, _ = _read(real_glue_dir, "MRPC", "dev", "dev")  # BOM header skipped; quotes are plain text
     assert mrpc[0].text_b.startswith('" The foodservice pie business does not fit')
     assert (mrpc[0].label, sum(e.label == "1" for e in mrpc)) == ("1", 279)
-    stsb, _ = _read(glue_dir, "STS-B", "train", "train")
+    stsb, _ = _read(real_glue_dir, "STS-B", "train", "train")
     assert (stsb[0].text_a, stsb[0].text_b, stsb[0].label) == (
         "sheep standing in afield.", "A sheep grazing in a field.", 3.2)
-    mnli, _ = _read(glue_dir, "MNLI", "dev_mismatched", "dev")  # 16 columns, gold label last
+    mnli, _ = _read(real_glue_dir, "MNLI", "dev_mismatched", "dev")  # 16 columns, gold label last
     assert (mnli[0].text_b, mnli[0].label) == (
         "Your contributions were of no help with our students' education.", "contradiction")
-    mnli_train, _ = _read(glue_dir, "MNLI", "train", "train")
+    mnli_train, _ = _read(real_glue_dir, "MNLI", "train", "train")
     assert [sum(e.label == lab for e in mnli_train) for lab in GLUE_TASKS["MNLI"].label_list] == [160] * 3
-    rte, _ = _read(glue_dir, "RTE", "dev", "dev")
+    rte, _ = _read(real_glue_dir, "RTE", "dev", "dev")
     assert '"The burden of proof in the Scott Parkin' in rte[-1].text_a
     assert rte[-1].label == "not_entailment"
 
@@ -132,23 +131,25 @@ def test_glue_file_errors(tmp_path, glue_dir):
                                                 r"dev_matched.tsv, dev_mismatched.tsv"):
         read_glue_tsv(tmp_path / "dev_matched.tsv", "mnli", "dev")
     # A 16-column MNLI dev file read as train (12 columns) has no usable rows: a clear error.
-    with pytest.raises(ValueError, match=r"dev_matched.tsv holds no usable rows \(1 malformed"):
-        read_glue_tsv(glue_dir / "MNLI" / "dev_matched.tsv", "mnli", "train")
+    dev_matched = glue_dir / "MNLI" / "dev_matched.tsv"
+    rows = len(dev_matched.read_text(encoding="utf-8").splitlines()) - 1          # after the header
+    with pytest.raises(ValueError, match=rf"dev_matched.tsv holds no usable rows \({rows} malformed"):
+        read_glue_tsv(dev_matched, "mnli", "train")
     with pytest.raises(ValueError, match="unknown split"):
         read_glue_tsv(glue_dir / "QQP" / "dev.tsv", "qqp", "validation")
 
 
-def test_read_pairs_real_files(qqp_jsonl, glue_dir):
-    examples, skipped = read_pairs(qqp_jsonl)
+def test_read_pairs_real_files(real_qqp_jsonl, real_glue_dir):
+    examples, skipped = read_pairs(real_qqp_jsonl)
     assert (len(examples), skipped) == (8999, 0)
     assert examples[0] == Example(
         "pair-0", "How do I get inside University College London being an Indian?",
         "Which is better, masters in computer science at Arizona State University or University "
         "College London for a foreigner (Indian National)?", "0")
     assert sum(e.label == "1" for e in examples) == 3252
-    dev, skipped = read_pairs(glue_dir / "QQP" / "dev.tsv")
+    dev, skipped = read_pairs(real_glue_dir / "QQP" / "dev.tsv")
     assert (len(dev), skipped, dev[0].text_b, dev[0].label) == (9, 0, "Why are hispanics so beautiful?", "0")
-    test, _ = read_pairs(glue_dir / "QQP" / "test.tsv")
+    test, _ = read_pairs(real_glue_dir / "QQP" / "test.tsv")
     assert len(test) == 9 and all(e.label is None for e in test)
     assert test[1].text_a == "What are the top ten Consumer-to-Consumer E-commerce online?"
 
@@ -272,10 +273,155 @@ def test_make_batches_stable_sort_and_errors():
         make_batches([([1, 2], [0])], batch_size=1)
 
 
-def test_modules_do_not_import_deep_learning_frameworks():
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "import squeezebert_paddle.data, squeezebert_paddle.metrics, squeezebert_paddle.timing; "
-            "bad = [m for m in ('paddle', 'paddlenlp', 'torch', 'transformers') if m in sys.modules]; "
-            "assert not bad, bad")
-    result = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+# -- --download: the hub's GLUE written out as GLUE's TSV files (a local stand-in, no network) -------
+
+# The hub's (nyu-mll/glue) configuration, text columns and label names per task, as its dataset card
+# lists them; GLUE's TSV files use the names for MNLI/QNLI/RTE and the class index elsewhere.
+HUB = {
+    "COLA": ("cola", ("sentence",), ["unacceptable", "acceptable"]),
+    "SST-2": ("sst2", ("sentence",), ["negative", "positive"]),
+    "MRPC": ("mrpc", ("sentence1", "sentence2"), ["not_equivalent", "equivalent"]),
+    "STS-B": ("stsb", ("sentence1", "sentence2"), None),
+    "QQP": ("qqp", ("question1", "question2"), ["not_duplicate", "duplicate"]),
+    "MNLI": ("mnli", ("premise", "hypothesis"), ["entailment", "neutral", "contradiction"]),
+    "QNLI": ("qnli", ("question", "sentence"), ["entailment", "not_entailment"]),
+    "RTE": ("rte", ("sentence1", "sentence2"), ["entailment", "not_entailment"]),
+    "WNLI": ("wnli", ("sentence1", "sentence2"), ["not_entailment", "entailment"]),
+}
+HUB_LABELS = [1, 0, 2, 1]           # STS-B: these / 2 + 0.25 as scores; binary tasks: modulo 2
+
+
+def hub_rows(task: str, split: str, n: int = 4) -> dict:
+    """Columns of one hub split: texts with a tab and a line break inside, labels -1 on test."""
+    _, fields, names = HUB[task]
+    columns = {field: [f"{split} {field} {i}\twith a tab\nand a line" for i in range(n)] for field in fields}
+    if names is None:
+        columns["label"] = [-1.0] * n if split.startswith("test") else [v / 2 + 0.25 for v in HUB_LABELS[:n]]
+    else:
+        columns["label"] = [-1] * n if split.startswith("test") else [v % len(names) for v in HUB_LABELS[:n]]
+    columns["idx"] = list(range(100, 100 + n))
+    return columns
+
+
+def fake_hub(monkeypatch, calls: list):
+    """datasets.load_dataset answering nyu-mll/glue from memory (Dataset.from_dict)."""
+    datasets = pytest.importorskip("datasets")
+
+    def load_dataset(path, name):
+        calls.append((path, name))
+        task = next(t for t, (config, _, _) in HUB.items() if config == name)
+        _, fields, names = HUB[task]
+        label = datasets.Value("float32") if names is None else datasets.ClassLabel(names=names)
+        features = datasets.Features({**{f: datasets.Value("string") for f in fields}, "label": label,
+                                      "idx": datasets.Value("int32")})
+        splits = (["train", "validation_matched", "validation_mismatched", "test_matched", "test_mismatched"]
+                  if task == "MNLI" else ["train", "validation", "test"])
+        return datasets.DatasetDict({s: datasets.Dataset.from_dict(hub_rows(task, s), features=features)
+                                     for s in splits})
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+
+
+@pytest.mark.parametrize("task", list(GLUE_TASKS))
+def test_download_writes_glue_tsv_files_the_reader_reads(tmp_path, monkeypatch, task):
+    calls = []
+    fake_hub(monkeypatch, calls)
+    spec = get_task(task)
+    assert download_glue(spec, tmp_path / spec.dir_name) == tmp_path / spec.dir_name
+    assert calls == [("nyu-mll/glue", HUB[task][0])]
+    names = HUB[task][2]
+    for split in ("train", "dev", "test"):
+        for path in split_files(spec, tmp_path / spec.dir_name, split):
+            hub_split = path.stem.replace("dev", "validation")
+            examples, skipped = read_glue_tsv(path, spec, split)
+            assert skipped == 0 and len(examples) == 4
+            fields = HUB[task][1]
+            assert examples[2].text_a == f"{hub_split} {fields[0]} 2 with a tab and a line"
+            if len(fields) == 2:
+                assert examples[3].text_b == f"{hub_split} {fields[1]} 3 with a tab and a line"
+            if split == "test":
+                assert all(e.label is None for e in examples)
+                assert read_tsv_column(path, 0)[1:] == ["100", "101", "102", "103"]   # GLUE's index column
+                continue
+            labels = encode_labels(spec, examples).tolist()
+            if names is None:
+                assert labels == pytest.approx([0.75, 0.25, 1.25, 0.75])
+            else:     # the hub's class, by name (MNLI/QNLI/RTE) or index, is the class read back
+                ours = [spec.label_list[i] for i in labels]
+                if task in ("MNLI", "QNLI", "RTE"):
+                    assert ours == [names[v % len(names)] for v in HUB_LABELS]
+                else:
+                    assert ours == [str(v % len(names)) for v in HUB_LABELS]
+
+
+def read_tsv_column(path: Path, column: int) -> list[str]:
+    return [line.split("\t")[column] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("task,file", [("QQP", "train.tsv"), ("QQP", "dev.tsv"), ("QQP", "test.tsv"),
+                                       ("MNLI", "train.tsv"), ("MNLI", "dev_matched.tsv"),
+                                       ("MRPC", "dev.tsv"), ("STS-B", "dev.tsv"), ("RTE", "dev.tsv"),
+                                       ("SST-2", "dev.tsv"), ("CoLA", "dev.tsv")])
+def test_downloaded_files_have_glue_headers(tmp_path, monkeypatch, glue_dir, task, file):
+    """Header rows (and CoLA's lack of one) as in the real GLUE files."""
+    fake_hub(monkeypatch, [])
+    download_glue(get_task(task), tmp_path)
+    ours = (tmp_path / file).read_text(encoding="utf-8").splitlines()[0].split("\t")
+    real = (glue_dir / task / file).read_text(encoding="utf-8-sig").splitlines()[0].split("\t")
+    if task == "CoLA":                       # no header: the first line is a 4-column data row
+        assert len(ours) == len(real) == 4 and ours[0] != "index"
+    else:
+        assert ours == real
+
+
+def test_download_offline_is_one_line_naming_the_alternative(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+
+    def offline(path, name):
+        raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (ConnectionError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    task = get_task("qqp")
+    with pytest.raises(GlueDataError) as err:
+        download_glue(task, tmp_path / "QQP")
+    assert str(err.value) == (
+        "could not download GLUE QQP from the Hugging Face hub (Couldn't reach 'nyu-mll/glue' on the Hub "
+        f"(ConnectionError)); without network use --data_dir with GLUE TSV files, or the shipped sample: "
+        f"--data_dir {SAMPLE_GLUE_DIR / 'QQP'}")
+    assert not (tmp_path / "QQP").exists()
+
+    def dead_host(task):
+        raise RuntimeError("Download from https://dataset.bj.bcebos.com/glue/QQP.zip failed.\nRetry limit reached")
+
+    with pytest.raises(GlueDataError, match=r"hub \(.*\) nor with PaddleNLP \(Download from .* failed\. Retry "
+                                            r"limit reached\); without network") as err:
+        download_glue(task, tmp_path / "QQP", fallback=("PaddleNLP", dead_host))
+    assert "\n" not in str(err.value)
+
+
+def test_data_dir_is_given_else_glue_data_else_the_shipped_sample(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    task = get_task("rte")
+    assert locate_glue_data(task, tmp_path / "mine", False) == tmp_path / "mine"
+    assert locate_glue_data(task, None, False) == SAMPLE_GLUE_DIR / "RTE"
+    caplog.set_level("INFO")
+    assert prepare_glue_data(task, None, do_predict=True, download=False) == SAMPLE_GLUE_DIR / "RTE"
+    assert "using the small GLUE-format sample shipped with the package" in caplog.text
+    for name in ("train.tsv", "dev.tsv"):
+        (tmp_path / "glue_data" / "RTE").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "glue_data" / "RTE" / name).write_text("index\tsentence1\tsentence2\tlabel\n")
+    assert locate_glue_data(task, None, False) == Path("glue_data") / "RTE"
+    assert locate_glue_data(task, None, True) == SAMPLE_GLUE_DIR / "RTE"      # no test.tsv there
+    with pytest.raises(GlueDataError, match=r"mine lacks train.tsv, dev.tsv; .* --download"):
+        prepare_glue_data(task, tmp_path / "mine", do_predict=False, download=False)
+
+
+def test_download_only_when_the_files_are_missing(tmp_path, monkeypatch, glue_dir):
+    calls = []
+    fake_hub(monkeypatch, calls)
+    task = get_task("rte")
+    assert prepare_glue_data(task, glue_dir / "RTE", False, download=True) == glue_dir / "RTE"
+    assert calls == []
+    monkeypatch.chdir(tmp_path)
+    assert prepare_glue_data(task, None, False, download=True) == Path("glue_data") / "RTE"
+    assert calls == [("nyu-mll/glue", "rte")] and (tmp_path / "glue_data" / "RTE" / "test.tsv").is_file()

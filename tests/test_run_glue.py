@@ -1,8 +1,11 @@
-"""run_glue.py end to end on tiny models and the real GLUE samples: outputs, every task shape
-(pairs, MNLI's two dev sets, STS-B regression), flag errors, BERT through PaddleNLP, a kill during
-training, and data parallel on CPU (2 processes x 8 == 1 process x 16)."""
+"""run_glue.py end to end on tiny models and GLUE files (the real samples, or on a clone the shipped
+GLUE-format sample): outputs, every task shape (pairs, MNLI's two dev sets, STS-B regression), flag
+errors, BERT through PaddleNLP, a kill during training, and data parallel on CPU (2 processes x 8 ==
+1 process x 16)."""
 import json
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,8 +16,14 @@ import numpy as np
 import pytest
 
 import run_glue
-from squeezebert_paddle import SqueezeBertForSequenceClassification, training
+from squeezebert_paddle import SqueezeBertForSequenceClassification
+from squeezebert_paddle.assets import SAMPLE_GLUE_DIR
 from squeezebert_paddle.checkpoint import read_pdparams
+from squeezebert_paddle.data import read_glue_tsv
+from squeezebert_paddle.demo import MARKER_FILE
+from squeezebert_paddle.training import fine_tune, models
+from squeezebert_paddle.training.settings import RunSettings, output_dir_problem
+from test_data import fake_hub
 from test_training import TINY, subset_glue_dir, trainer_state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +71,7 @@ def with_test_file(src: Path, dst: Path, dev_name: str, test_name: str, columns:
 # -- end to end --------------------------------------------------------------------------------
 
 def test_qqp_reference_command_end_to_end(tmp_path, headless_dir, glue_dir):
-    """The reference QQP command's flags, shortened, on the real QQP sample, as a subprocess."""
+    """The reference QQP command's flags, shortened, on the QQP files, as a subprocess."""
     out = tmp_path / "QQP"
     run = cli("--model_type", "squeezebert", "--model_name_or_path", headless_dir, "--task_name", "qqp",
               "--data_dir", glue_dir / "QQP", "--batch_size", 16, "--learning_rate", 4e-5,
@@ -71,8 +80,11 @@ def test_qqp_reference_command_end_to_end(tmp_path, headless_dir, glue_dir):
     assert run.returncode == 0, run.stderr[-3000:]
     log = run.stderr
     assert "newly initialised" in log and "classifier.weight" in log
-    assert "train examples 329" in log and "steps per epoch 21, total steps 8, warmup steps 0" in log
-    assert "step 2/8 | epoch 0.10 | loss " in log and "step 8/8" in log
+    train_rows = len(read_glue_tsv(glue_dir / "QQP" / "train.tsv", "qqp", "train")[0])    # 329 real rows
+    per_epoch = math.ceil(train_rows / 16)
+    assert f"train examples {train_rows}" in log
+    assert f"steps per epoch {per_epoch}, total steps 8, warmup steps 0" in log
+    assert f"step 2/8 | epoch {2 / per_epoch:.2f} | loss " in log and "step 8/8" in log
     assert "CPU kernels: fused" in log
     args = json.loads((out / "args.json").read_text())
     assert (args["task_name"], args["total_steps"], args["world_size"], args["eval_steps"]) == ("QQP", 8, 1, 4)
@@ -89,7 +101,8 @@ def test_qqp_reference_command_end_to_end(tmp_path, headless_dir, glue_dir):
     assert any((out / "visualdl").iterdir())
     rows = read_tsv(out / "predictions" / "QQP.tsv")
     assert rows[0] == ["index", "prediction"]
-    assert [r[0] for r in rows[1:]] == [str(i) for i in range(9)]
+    test_rows = len(read_glue_tsv(glue_dir / "QQP" / "test.tsv", "qqp", "test")[0])
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(test_rows)]
     assert {r[1] for r in rows[1:]} <= {"0", "1"}
 
 
@@ -107,10 +120,10 @@ def test_mnli_scores_both_dev_sets_and_writes_both_submissions(tmp_path, headles
     record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"dev_matched/accuracy", "dev_mismatched/accuracy", "dev_matched/loss"} <= set(record)
     assert trainer_state(out)["best_metric"] == trainer_state(out)["eval_log"][0]["dev_matched/accuracy"]
-    for name in ("MNLI-m.tsv", "MNLI-mm.tsv"):
+    for name, test_name in (("MNLI-m.tsv", "test_matched.tsv"), ("MNLI-mm.tsv", "test_mismatched.tsv")):
         rows = read_tsv(out / "predictions" / name)
-        assert rows[0] == ["index", "prediction"] and len(rows) == 2     # one test row each
-        assert rows[1][1] in ("contradiction", "entailment", "neutral")
+        assert rows[0] == ["index", "prediction"] and len(rows) == len(read_tsv(data / test_name))
+        assert {r[1] for r in rows[1:]} <= {"contradiction", "entailment", "neutral"}
 
 
 def test_stsb_is_regression_with_correlation_metrics(tmp_path, headless_dir, glue_dir):
@@ -182,8 +195,8 @@ def test_model_dir_and_device_problems(tmp_path, headless_dir, glue_dir, capsys)
 
 
 def test_diverging_run_exits_with_one_line(tmp_path, headless_dir, glue_dir, capsys, monkeypatch):
-    real = training.forward
-    monkeypatch.setattr(training, "forward", lambda m, b, with_labels: (
+    real = models.forward_batch
+    monkeypatch.setattr(models, "forward_batch", lambda m, b, with_labels: (
         (real(m, b, with_labels)[0] * float("inf"), None) if with_labels and m.training else real(m, b, with_labels)))
     assert main(flags(headless_dir, glue_dir / "QQP", tmp_path / "o", "QQP", "--max_steps", 2)) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]      # after the run's own log lines
@@ -195,6 +208,89 @@ def test_sequence_longer_than_the_model_exits_with_one_line(tmp_path, headless_d
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == ("run_glue.py: error: --max_seq_length 200 exceeds the model's "
                     "max_position_embeddings (128)")
+
+
+# -- where the data comes from, random weights, a used output directory ------------------------------
+
+def test_derived_defaults_are_decided_by_the_settings():
+    settings = run_glue.parse_args(["--task_name", "sst2", "--model_name_or_path", "m", "--output_dir", "o",
+                                    "--save_steps", "7", "--batch_size", "5"])
+    assert (settings.eval_steps, settings.eval_batch_size, settings.data_dir) == (7, 5, None)
+    assert settings.learning_rate == RunSettings("SST-2", "m", "o").learning_rate
+
+
+def test_shipped_sample_and_random_weights_are_announced(tmp_path, headless_dir, monkeypatch, caplog):
+    """No --data_dir and no ./glue_data/RTE: the run trains on the shipped sample and says so; a
+    model directory marked RANDOM_WEIGHTS.txt is announced in the start summary."""
+    model = tmp_path / "demo-model"
+    shutil.copytree(headless_dir, model)
+    (model / MARKER_FILE).write_text("RANDOM WEIGHTS")
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level("INFO")
+    out = tmp_path / "out"
+    assert main(["--task_name", "rte", "--model_name_or_path", model, "--output_dir", out, "--device", "cpu",
+                 "--max_seq_length", 64, "--batch_size", 8, "--max_steps", 1, "--save_steps", 1000]) == 0
+    sample = SAMPLE_GLUE_DIR / "RTE"
+    assert f"using the small GLUE-format sample shipped with the package, {sample}" in caplog.text
+    assert f"RANDOM WEIGHTS: {model} carries RANDOM_WEIGHTS.txt" in caplog.text
+    assert json.loads((out / "args.json").read_text())["data_dir"] == str(sample)
+
+
+def test_download_through_the_command(tmp_path, headless_dir, monkeypatch):
+    """--download with a stand-in hub: GLUE QQP files written into --data_dir, then trained on."""
+    calls = []
+    fake_hub(monkeypatch, calls)
+    data, out = tmp_path / "QQP", tmp_path / "out"
+    assert main(flags(headless_dir, data, out, "QQP", "--download", "--batch_size", 4, "--max_steps", 1,
+                      "--save_steps", 1000, "--do_predict")) == 0
+    assert calls == [("nyu-mll/glue", "qqp")]
+    assert sorted(p.name for p in data.iterdir()) == ["dev.tsv", "test.tsv", "train.tsv"]
+    assert read_tsv(data / "train.tsv")[0] == ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"]
+    assert len(read_tsv(out / "predictions" / "QQP.tsv")) == 5
+
+
+def test_download_offline_ends_in_one_line(tmp_path, headless_dir, monkeypatch, capsys):
+    datasets = pytest.importorskip("datasets")
+
+    def offline(path, name):
+        raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (ConnectionError)")
+
+    def dead_host(task):
+        raise RuntimeError("Download from https://dataset.bj.bcebos.com/glue/QQP.zip failed. Retry limit reached")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setattr(fine_tune, "paddlenlp_glue_files", dead_host)
+    assert main(flags(headless_dir, tmp_path / "QQP", tmp_path / "out", "QQP", "--download")) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == (
+        "run_glue.py: error: could not download GLUE QQP from the Hugging Face hub (Couldn't reach "
+        "'nyu-mll/glue' on the Hub (ConnectionError)) nor with PaddleNLP (Download from "
+        "https://dataset.bj.bcebos.com/glue/QQP.zip failed. Retry limit reached); without network use "
+        f"--data_dir with GLUE TSV files, or the shipped sample: --data_dir {SAMPLE_GLUE_DIR / 'QQP'}")
+
+
+@pytest.mark.parametrize("left", ["args.json", "metrics.jsonl", "best", "final"])
+def test_output_dir_of_another_run_is_refused(tmp_path, headless_dir, glue_dir, capsys, left):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / left).mkdir() if "." not in left else (out / left).write_text("{}")
+    shown = left if "." in left else left + "/"
+    assert main(flags(headless_dir, glue_dir / "QQP", out, "QQP")) == 2
+    assert capsys.readouterr().err == (
+        f"run_glue.py: error: --output_dir {out} already holds another run ({shown}); choose another "
+        f"--output_dir, or pass --overwrite_output_dir to write over it\n")
+    (out / "checkpoint-10").mkdir()
+    (out / "checkpoint-9").mkdir()
+    assert main(flags(headless_dir, glue_dir / "QQP", out, "QQP")) == 2
+    assert capsys.readouterr().err == (
+        f"run_glue.py: error: --output_dir {out} already holds checkpoints of another run (checkpoint-9/, "
+        f"checkpoint-10/, {shown}); continue it with --resume_from_checkpoint {out}/checkpoint-<step>, or "
+        f"pass --overwrite_output_dir to write over it\n")
+    for allowed in (["--overwrite_output_dir"], ["--resume_from_checkpoint", glue_dir]):
+        settings = run_glue.parse_args(flags(headless_dir, glue_dir / "QQP", out, "QQP", *allowed))
+        assert output_dir_problem(settings) == (None if allowed[0] == "--overwrite_output_dir" else
+                                                f"--resume_from_checkpoint: {glue_dir / 'trainer_state.json'} "
+                                                f"not found; pass an OUTPUT/checkpoint-<step> directory")
 
 
 # -- BERT through PaddleNLP ------------------------------------------------------------------------
@@ -220,7 +316,7 @@ def test_bert_model_type_trains_through_paddlenlp(tmp_path, vocab_file, glue_dir
                           "--resume_from_checkpoint", out / "checkpoint-2"]) == 0
     resumed = paddle.load(str(out / "final" / "model_state.pdparams"))
     assert np.array_equal(resumed["classifier.weight"].numpy(), final["classifier.weight"].numpy())
-    assert len(read_tsv(out / "predictions" / "QQP.tsv")) == 10
+    assert len(read_tsv(out / "predictions" / "QQP.tsv")) == len(read_tsv(glue_dir / "QQP" / "test.tsv"))
 
 
 # -- a kill at any moment ---------------------------------------------------------------------------

@@ -13,7 +13,9 @@ import paddle
 import pytest
 
 import run_glue
-from squeezebert_paddle import training
+from squeezebert_paddle.data import get_task, load_glue_splits, missing_data_message, prepare_glue_data
+from squeezebert_paddle.training import data_order, fine_tune, models, optim, state
+from squeezebert_paddle.training.errors import TrainingError
 from squeezebert_paddle.checkpoint import read_pdparams
 from squeezebert_paddle.configuration import SqueezeBertConfig
 from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
@@ -77,7 +79,7 @@ def test_schedule_equals_hf_exactly(kind, warmup, total):
     opt = torch.optim.AdamW([param], lr=4e-5)
     hf = (get_linear_schedule_with_warmup(opt, warmup, total) if kind == 1
           else get_constant_schedule_with_warmup(opt, warmup))
-    ours = training.build_scheduler(4e-5, kind, warmup, total)
+    ours = optim.build_scheduler(4e-5, kind, warmup, total)
     expected, got = [], []
     for _ in range(total + 2):
         expected.append(opt.param_groups[0]["lr"])
@@ -91,15 +93,15 @@ def test_weight_decay_by_rank_only(tiny_dir):
     (biases, LayerNorm) stay put; the decayed set is chosen by rank, whatever the names."""
     with paddle.utils.unique_name.guard():
         model = SqueezeBertForSequenceClassification.from_pretrained(tiny_dir, num_labels=2)
-        names = training.decay_parameter_names(model)
+        names = optim.decay_parameter_names(model)
         by_name = {n: p for n, p in model.named_parameters()}
         assert {by_name[n].name for n in by_name if by_name[n].ndim >= 2} == names
         assert by_name["squeezebert.embeddings.word_embeddings.weight"].name in names
         assert by_name["squeezebert.encoder.layers.0.attention.query.weight"].name in names
         assert by_name["squeezebert.embeddings.LayerNorm.weight"].name not in names
         before = {n: p.numpy().copy() for n, p in by_name.items()}
-        sched = training.build_scheduler(0.1, 0, 0, 10)
-        opt = training.build_optimizer(model, sched, weight_decay=0.5, epsilon=1e-6, max_grad_norm=0.0)
+        sched = optim.build_scheduler(0.1, 0, 0, 10)
+        opt = optim.build_optimizer(model, sched, weight_decay=0.5, epsilon=1e-6, max_grad_norm=0.0)
         for p in model.parameters():
             p.grad = paddle.zeros_like(p)
         opt.step()
@@ -109,31 +111,31 @@ def test_weight_decay_by_rank_only(tiny_dir):
 
 
 def test_plan_steps_counts_partial_batches_and_warmup():
-    plan = training.plan_steps(329, batch_size=8, world=2, accumulation=3, epochs=5, max_steps=-1,
+    plan = optim.plan_steps(329, batch_size=8, world=2, accumulation=3, epochs=5, max_steps=-1,
                                warmup_steps=0, warmup_proportion=0.1)
     # 329 / 16 -> 21 global batches -> 7 steps per epoch -> 35 steps; warmup ceil(3.5) = 4
     assert (plan.global_batch, plan.batches_per_epoch, plan.steps_per_epoch) == (16, 21, 7)
     assert (plan.total_steps, plan.epochs, plan.warmup_steps) == (35, 5, 4)
-    plan = training.plan_steps(329, 16, 1, 1, 5, max_steps=30, warmup_steps=3, warmup_proportion=0)
+    plan = optim.plan_steps(329, 16, 1, 1, 5, max_steps=30, warmup_steps=3, warmup_proportion=0)
     assert (plan.steps_per_epoch, plan.total_steps, plan.epochs, plan.warmup_steps) == (21, 30, 2, 3)
 
 
 def test_epoch_order_is_seeded_by_seed_and_epoch():
-    a0 = np.concatenate(training.epoch_batches(5, 0, 37, 8))
+    a0 = np.concatenate(data_order.epoch_batches(5, 0, 37, 8))
     assert sorted(a0) == list(range(37))
-    assert np.array_equal(a0, np.concatenate(training.epoch_batches(5, 0, 37, 8)))
-    assert not np.array_equal(a0, np.concatenate(training.epoch_batches(5, 1, 37, 8)))
-    assert not np.array_equal(a0, np.concatenate(training.epoch_batches(6, 0, 37, 8)))
-    assert [len(b) for b in training.epoch_batches(5, 0, 37, 8)] == [8, 8, 8, 8, 5]
+    assert np.array_equal(a0, np.concatenate(data_order.epoch_batches(5, 0, 37, 8)))
+    assert not np.array_equal(a0, np.concatenate(data_order.epoch_batches(5, 1, 37, 8)))
+    assert not np.array_equal(a0, np.concatenate(data_order.epoch_batches(6, 0, 37, 8)))
+    assert [len(b) for b in data_order.epoch_batches(5, 0, 37, 8)] == [8, 8, 8, 8, 5]
 
 
 def test_rank_shares_split_every_global_batch():
     rows = np.arange(16) + 100
-    shares = [training.rank_share(rows, r, 2) for r in range(2)]
+    shares = [data_order.rank_share(rows, r, 2) for r in range(2)]
     assert [w for _, w in shares] == [1.0, 1.0]
     assert np.array_equal(np.concatenate([s for s, _ in shares]), rows)
     short = np.array([7, 9, 4])                # last batch smaller than 4 processes
-    shares = [training.rank_share(short, r, 4) for r in range(4)]
+    shares = [data_order.rank_share(short, r, 4) for r in range(4)]
     assert [list(s) for s, w in shares if w] == [[7], [9], [4]]
     assert [w for _, w in shares] == [1.0, 1.0, 1.0, 0.0]      # stand-in row, zero weight
     assert len(shares[3][0]) == 1
@@ -143,10 +145,10 @@ def test_rng_snapshot_restores_dropout_masks():
     paddle.seed(3)
     drop = paddle.nn.Dropout(0.5)
     x = paddle.ones([64])
-    snapshot = json.loads(json.dumps(training.rng_snapshot()))      # through JSON, as on disk
+    snapshot = json.loads(json.dumps(state.rng_snapshot()))      # through JSON, as on disk
     first = drop(x).numpy()
     paddle.seed(99)
-    training.rng_restore(snapshot)
+    state.rng_restore(snapshot)
     assert np.array_equal(drop(x).numpy(), first)
 
 
@@ -166,7 +168,7 @@ def test_training_follows_pytorch_step_for_step(tmp_path, vocab_file, glue_dir):
     args = glue_args(model_dir, data_dir, tmp_path / "out", "MRPC", "--batch_size", 8,
                      "--max_steps", steps, "--learning_rate", lr, "--weight_decay", wd, "--adam_epsilon", eps,
                      "--max_grad_norm", clip, "--warmup_steps", warmup, "--save_steps", 1000, "--seed", 7)
-    training.train(args)
+    fine_tune.train(args)
     paddle_losses = [r["loss"] for r in trainer_state(tmp_path / "out")["train_log"]]
     paddle_final = read_pdparams(tmp_path / "out" / "final" / "model_state.pdparams")
 
@@ -183,13 +185,13 @@ def test_training_follows_pytorch_step_for_step(tmp_path, vocab_file, glue_dir):
     opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=eps)
     sched = transformers.get_linear_schedule_with_warmup(opt, warmup, steps)
     tokenizer = SqueezeBertTokenizer.from_pretrained(model_dir)
-    train = training.load_glue_splits(training.glue.get_task("MRPC"), data_dir, tokenizer, 64, False)["train"][0]
+    train = load_glue_splits(get_task("MRPC"), data_dir, tokenizer, 64, False)["train"][0]
     hf.train()
     torch_losses, norms = [], []
-    order = [rows for epoch in range(2) for rows in training.epoch_batches(7, epoch, len(train), 8)]
+    order = [rows for epoch in range(2) for rows in data_order.epoch_batches(7, epoch, len(train), 8)]
     assert len(order) > steps > len(order) // 2        # the run crosses an epoch boundary
     for rows in order[:steps]:
-        batch = training.gather_rows(train, rows, tokenizer.pad_token_id)
+        batch = data_order.gather_rows(train, rows, tokenizer.pad_token_id)
         out = hf(input_ids=torch.from_numpy(batch.input_ids), attention_mask=torch.from_numpy(batch.attention_mask),
                  token_type_ids=torch.from_numpy(batch.token_type_ids), labels=torch.from_numpy(batch.labels))
         out.loss.backward()
@@ -221,11 +223,11 @@ def test_resume_continues_exactly(tmp_path, tiny_dir, sst2_small):
     metrics and weights, bit for bit, with dropout on (its generator state is restored)."""
     common = ("--batch_size", 8, "--num_train_epochs", 3, "--learning_rate", 3e-3, "--save_steps", 4,
               "--seed", 11, "--hidden_dropout_prob", 0.1)
-    training.train(glue_args(tiny_dir, sst2_small, tmp_path / "full", "SST-2", *common))
+    fine_tune.train(glue_args(tiny_dir, sst2_small, tmp_path / "full", "SST-2", *common))
     checkpoint = tmp_path / "full" / "checkpoint-8"
     assert json.loads((checkpoint / "trainer_state.json").read_text())["batches_done"] == 2
     paddle.seed(12345)                                  # whatever happened since, the RNG is restored
-    training.train(glue_args(tiny_dir, sst2_small, tmp_path / "resumed", "SST-2", *common,
+    fine_tune.train(glue_args(tiny_dir, sst2_small, tmp_path / "resumed", "SST-2", *common,
                              "--resume_from_checkpoint", checkpoint))
     full, resumed = trainer_state(tmp_path / "full"), trainer_state(tmp_path / "resumed")
     assert resumed["train_log"] == full["train_log"]     # history up to 8 comes from the checkpoint
@@ -238,7 +240,7 @@ def test_resume_continues_exactly(tmp_path, tiny_dir, sst2_small):
 
 
 def test_checkpoint_is_loadable_and_complete(tmp_path, tiny_dir, sst2_small):
-    training.train(glue_args(tiny_dir, sst2_small, tmp_path / "out", "SST-2", "--batch_size", 16,
+    fine_tune.train(glue_args(tiny_dir, sst2_small, tmp_path / "out", "SST-2", "--batch_size", 16,
                              "--max_steps", 3, "--save_steps", 3))
     ckpt = tmp_path / "out" / "checkpoint-3"
     names = {p.name for p in ckpt.iterdir()}
@@ -254,7 +256,7 @@ def test_checkpoint_is_loadable_and_complete(tmp_path, tiny_dir, sst2_small):
 
 
 def test_interrupted_checkpoint_write_leaves_earlier_ones_intact(tmp_path, tiny_dir, sst2_small, monkeypatch):
-    real, calls = training.write_pdparams, []
+    real, calls = state.write_pdparams, []
 
     def dies_on_second_checkpoint(path, state):
         calls.append(path)
@@ -262,15 +264,15 @@ def test_interrupted_checkpoint_write_leaves_earlier_ones_intact(tmp_path, tiny_
             raise KeyboardInterrupt("killed while writing")
         real(path, state)
 
-    monkeypatch.setattr(training, "write_pdparams", dies_on_second_checkpoint)
+    monkeypatch.setattr(state, "write_pdparams", dies_on_second_checkpoint)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        training.train(glue_args(tiny_dir, sst2_small, out, "SST-2", "--batch_size", 8, "--max_steps", 6,
+        fine_tune.train(glue_args(tiny_dir, sst2_small, out, "SST-2", "--batch_size", 8, "--max_steps", 6,
                                  "--save_steps", 2))
     assert sorted(p.name for p in out.iterdir() if p.name.startswith("checkpoint-")) == ["checkpoint-2"]
-    monkeypatch.setattr(training, "write_pdparams", real)
+    monkeypatch.setattr(state, "write_pdparams", real)
     (out / ".tmp-checkpoint-4-999").mkdir()              # what a SIGKILL would leave behind
-    training.train(glue_args(tiny_dir, sst2_small, out, "SST-2", "--batch_size", 8, "--max_steps", 6,
+    fine_tune.train(glue_args(tiny_dir, sst2_small, out, "SST-2", "--batch_size", 8, "--max_steps", 6,
                              "--save_steps", 2, "--resume_from_checkpoint", out / "checkpoint-2"))
     assert not list(out.glob(".tmp-*"))
     assert sorted(p.name for p in out.iterdir() if p.name.startswith("checkpoint-")) == [
@@ -278,7 +280,7 @@ def test_interrupted_checkpoint_write_leaves_earlier_ones_intact(tmp_path, tiny_
 
 
 def test_non_finite_loss_names_step_and_last_checkpoint(tmp_path, tiny_dir, sst2_small, monkeypatch):
-    real, calls = training.forward, []
+    real, calls = models.forward_batch, []
 
     def nan_at_third_step(model, batch, with_labels):
         out = real(model, batch, with_labels)
@@ -288,10 +290,10 @@ def test_non_finite_loss_names_step_and_last_checkpoint(tmp_path, tiny_dir, sst2
                 return out[0] * float("nan"), out[1]
         return out
 
-    monkeypatch.setattr(training, "forward", nan_at_third_step)
+    monkeypatch.setattr(models, "forward_batch", nan_at_third_step)
     out = tmp_path / "out"
-    with pytest.raises(training.TrainingError) as err:
-        training.train(glue_args(tiny_dir, sst2_small, out, "SST-2", "--batch_size", 8, "--max_steps", 6,
+    with pytest.raises(TrainingError) as err:
+        fine_tune.train(glue_args(tiny_dir, sst2_small, out, "SST-2", "--batch_size", 8, "--max_steps", 6,
                                  "--save_steps", 2))
     message = str(err.value)
     assert message.startswith("step 3: training loss is nan")
@@ -302,8 +304,8 @@ def test_non_finite_loss_names_step_and_last_checkpoint(tmp_path, tiny_dir, sst2
 def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tiny_dir, sst2_small):
     common = ("--max_steps", 5, "--learning_rate", 3e-3, "--save_steps", 100, "--hidden_dropout_prob", 0,
               "--attention_probs_dropout_prob", 0)
-    training.train(glue_args(tiny_dir, sst2_small, tmp_path / "big", "SST-2", "--batch_size", 16, *common))
-    training.train(glue_args(tiny_dir, sst2_small, tmp_path / "acc", "SST-2", "--batch_size", 8,
+    fine_tune.train(glue_args(tiny_dir, sst2_small, tmp_path / "big", "SST-2", "--batch_size", 16, *common))
+    fine_tune.train(glue_args(tiny_dir, sst2_small, tmp_path / "acc", "SST-2", "--batch_size", 8,
                              "--gradient_accumulation_steps", 2, *common))
     big = [r["loss"] for r in trainer_state(tmp_path / "big")["train_log"]]
     acc = [r["loss"] for r in trainer_state(tmp_path / "acc")["train_log"]]
@@ -311,26 +313,41 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tiny_dir, sst2_
     np.testing.assert_allclose(acc, big, rtol=2e-5)
 
 
-def test_download_reads_the_files_paddlenlp_fetched(tmp_path, glue_dir):
+def test_download_falls_back_to_the_files_paddlenlp_fetched(tmp_path, glue_dir, monkeypatch):
+    """The hub unreachable, PaddleNLP's loader (a stand-in that unpacks the real MNLI sample where
+    PaddleNLP would) delivers GLUE's own files, which land byte for byte in the data directory."""
+    import datasets
+    import paddlenlp.datasets
+    import paddlenlp.utils.env
     fetched = []
 
     def fake_load_dataset(*args, **kwargs):
         fetched.append((args, kwargs))
         shutil.copytree(glue_dir / "MNLI", tmp_path / "home" / "Glue" / "MNLI", dirs_exist_ok=True)
 
-    task = training.glue.get_task("mnli")
-    directory = training.download_glue(task, loader=fake_load_dataset, data_home=tmp_path / "home")
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (ConnectionError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setattr(paddlenlp.datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(paddlenlp.utils.env, "DATA_HOME", str(tmp_path / "home"))
+    task = get_task("mnli")
+    target = tmp_path / "glue_data" / "MNLI"
+    directory = prepare_glue_data(task, target, do_predict=False, download=True,
+                                  fallback=("PaddleNLP", fine_tune.paddlenlp_glue_files))
     assert fetched == [(("glue",), {"name": "mnli", "splits": [
         "train", "dev_matched", "dev_mismatched", "test_matched", "test_mismatched"]})]
-    assert training.missing_data_message(task, directory, do_predict=False) is None
+    assert directory == target and missing_data_message(task, directory, do_predict=False) is None
+    for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"):
+        assert (target / name).read_bytes() == (glue_dir / "MNLI" / name).read_bytes()
 
 
 # -- learning on real data ---------------------------------------------------------------------------
 
-def test_sst2_training_lowers_the_loss(tmp_path, tiny_dir, glue_dir):
+def test_sst2_training_lowers_the_loss(tmp_path, tiny_dir, real_glue_dir):
     """500 real SST-2 sentences, 4 epochs: the training loss falls far below chance level (ln 2) and
     dev accuracy beats the majority class (50.9% of SST-2 dev)."""
-    result = training.train(glue_args(tiny_dir, glue_dir / "SST-2", tmp_path / "out", "SST-2",
+    result = fine_tune.train(glue_args(tiny_dir, real_glue_dir / "SST-2", tmp_path / "out", "SST-2",
                                       "--batch_size", 16, "--num_train_epochs", 4, "--learning_rate", 5e-3,
                                       "--save_steps", 10_000, "--seed", 1))
     losses = [r["loss"] for r in trainer_state(tmp_path / "out")["train_log"]]
@@ -342,7 +359,7 @@ def test_sst2_training_lowers_the_loss(tmp_path, tiny_dir, glue_dir):
 
 def test_overfits_a_few_dozen_examples(tmp_path, tiny_dir, glue_dir):
     data = subset_glue_dir(glue_dir / "SST-2", tmp_path / "data", 40, 40, dev_from_train=True)
-    result = training.train(glue_args(tiny_dir, data, tmp_path / "out", "SST-2", "--batch_size", 8,
+    result = fine_tune.train(glue_args(tiny_dir, data, tmp_path / "out", "SST-2", "--batch_size", 8,
                                       "--num_train_epochs", 15, "--learning_rate", 5e-3, "--save_steps", 1000,
                                       "--hidden_dropout_prob", 0, "--attention_probs_dropout_prob", 0))
     assert result["dev/accuracy"] == 1.0           # dev.tsv is the training set here
