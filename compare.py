@@ -53,9 +53,11 @@ def main(argv=None) -> int:
         return 1
     from squeezebert_paddle.checkpoint import CheckpointError
     from squeezebert_paddle.configuration import ConfigError
+    from squeezebert_paddle.demo import model_line
     from squeezebert_paddle.parity import compare_dir
     failures = 0
     for model_dir in dirs:
+        print(model_line(model_dir), flush=True)
         try:
             result = compare_dir(model_dir, repeats=args.repeats)
         except (CheckpointError, ConfigError, FileNotFoundError, OSError) as err:

@@ -65,9 +65,11 @@ def download(root: Path) -> None:
         print(f"downloading squeezebert/{name} -> {root / name}")
         try:
             snapshot_download(f"squeezebert/{name}", local_dir=root / name, allow_patterns=HF_FILES)
-        except Exception as err:  # network, auth, missing repo: one line, not a traceback
-            raise SystemExit(f"error: could not download squeezebert/{name}: "
-                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}")
+        except Exception as err:  # offline, auth, missing repo: one line, not a traceback
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise SystemExit(f"error: could not download squeezebert/{name} from the Hugging Face hub ({reason}); "
+                             f"without network, `python convert_torch_to_paddle.py --demo` writes random-weight "
+                             f"checkpoints at the released configurations")
 
 
 def write_demo(root: Path, vocab: Path) -> None:
@@ -84,6 +86,9 @@ def write_demo(root: Path, vocab: Path) -> None:
 
 def convert(model_dir: Path, output_dir: Path | None, progress: bool) -> None:
     from squeezebert_paddle.conversion import convert_hf_dir
+    from squeezebert_paddle.demo import is_demo, model_line
+    if is_demo(model_dir):
+        print(model_line(model_dir), flush=True)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -91,7 +96,7 @@ def convert(model_dir: Path, output_dir: Path | None, progress: bool) -> None:
                                  disable=None)   # no bar when stderr is not a terminal (logs, pipes)
     start = time.perf_counter()
     report = convert_hf_dir(model_dir, output_dir, progress=bar)
-    note = " [RANDOM demo weights]" if (model_dir / "RANDOM_WEIGHTS.txt").is_file() else ""
+    note = " [RANDOM demo weights]" if is_demo(model_dir) else ""
     print(f"{model_dir} -> {output_dir or model_dir}: {report.architecture}, {report.tensors} tensors, "
           f"{report.parameters / 1e6:.2f}M parameters, transposed {len(report.transposed)}, "
           f"dropped {len(report.dropped)} ({', '.join(report.dropped) or 'none'}), "

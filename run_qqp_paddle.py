@@ -10,9 +10,11 @@ Same flags, data, batching and report as run_qqp_torch.py.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from squeezebert_paddle import qqp_benchmark as qb
@@ -35,7 +37,12 @@ def build_model(args):
             return cls.from_pretrained(args.model_path)
         except (CheckpointError, FileNotFoundError, ValueError) as err:
             raise qb.UsageError(str(err)) from None
-    from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel
+    with warnings.catch_warnings():
+        # PaddleNLP imports pip, whose setuptools shim warns about distutils; and datasets (imported by
+        # PaddleNLP) logs its torch version at INFO, which Paddle's root log handler shows.
+        warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
+        logging.getLogger("datasets").setLevel(logging.WARNING)
+        from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel
     if args.random_init:
         return BertForSequenceClassification(BertConfig(num_labels=2)).eval()   # bert-base-uncased shape
     try:
@@ -81,6 +88,8 @@ def main() -> int:
     p.add_argument("--tensorrt", action="store_true", help="GPU inference through TensorRT")
     args = p.parse_args()
     qb.check_args(args)
+    qb.check_model_dir(args, "paddle")
+    print(qb.model_summary(args), flush=True)
     import paddle
     if args.device == "gpu" and not paddle.device.is_compiled_with_cuda():
         raise qb.UsageError("--device gpu: this Paddle build has no CUDA support (install paddlepaddle-gpu) "

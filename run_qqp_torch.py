@@ -37,6 +37,8 @@ def main() -> int:
     p.add_argument("--compile", action="store_true", help="torch.compile the model (dynamic shapes)")
     args = p.parse_args()
     qb.check_args(args)
+    qb.check_model_dir(args, "torch")
+    print(qb.model_summary(args), flush=True)
     import torch
     import transformers
     if args.device == "gpu" and not torch.cuda.is_available():

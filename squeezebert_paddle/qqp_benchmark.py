@@ -18,14 +18,20 @@ import numpy as np
 
 from .configuration import GROUP_FIELDS, SqueezeBertConfig
 from .flops import BERT_BASE, SQUEEZEBERT, EncoderShape, packed_flops, workload_flops
+from .assets import SAMPLE_QQP_DEV, VOCAB_FILE
 from .data import Batch, encode_examples, make_batches, read_pairs, restore_order
+from .checkpoint import (CONFIG_FILE, GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES, CheckpointError,
+                         is_hf_checkpoint, require_model_dir)
+from .demo import MNLI_LABELS, model_line
 from .fileio import atomic_write_json
 from .timing import classification_report, peak_memory_mb, summarize, time_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path("data/QQP/dev.tsv")
-DEFAULT_VOCAB = ROOT.parent / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
+DOWNLOADED_DATA = Path("glue_data/QQP/dev.tsv")      # where `run_glue.py --task_name qqp --download` puts it
+DEFAULT_VOCAB = VOCAB_FILE                           # the uncased vocab all three checkpoints share
 CPU_DEFAULT_LIMIT = 1000
+MNLI_LABEL_NAMES = sorted(MNLI_LABELS.values())
 
 
 class UsageError(Exception):
@@ -42,12 +48,14 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
                    help="random weights at the squeezebert-uncased / bert-base-uncased configuration, "
                         "for timing without weights (2-label classifier head)")
     p.add_argument("--vocab", type=Path, default=Path(os.environ.get("SQUEEZEBERT_VOCAB", DEFAULT_VOCAB)),
-                   help="vocab.txt when the model directory has none (e.g. with --random_init)")
+                   help="vocab.txt when the model directory has none (e.g. with --random_init); default: "
+                        "$SQUEEZEBERT_VOCAB, else the uncased vocab shipped in squeezebert_paddle/assets")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (default: all cores)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    p.add_argument("--data_path", type=Path, default=DEFAULT_DATA,
-                   help="GLUE QQP TSV (dev.tsv) or JSON lines with sentence1, sentence2[, label]")
+    p.add_argument("--data_path", type=Path, default=None,
+                   help=f"GLUE QQP TSV (dev.tsv) or JSON lines with sentence1, sentence2[, label] (default: "
+                        f"{DEFAULT_DATA} or {DOWNLOADED_DATA}, else the small sample shipped with the package)")
     p.add_argument("--limit", type=int,
                    help=f"first N pairs; 0 = all (default: {CPU_DEFAULT_LIMIT} on cpu, all on gpu)")
     p.add_argument("--batch_size", type=int, default=16)
@@ -63,8 +71,8 @@ def check_args(args) -> None:
     if args.model_path is None and not args.random_init:
         raise UsageError("give --model_path DIR, or --random_init to time random weights")
     if args.model_path is not None and not args.model_path.is_dir():
-        raise UsageError(f"--model_path {args.model_path}: no such directory (convert one with "
-                         f"`python convert_torch_to_paddle.py`, or use --random_init)")
+        raise UsageError(f"--model_path {args.model_path}: no such directory; {GET_CHECKPOINTS}; or time random "
+                         f"weights with --random_init")
     for name in ("batch_size", "max_seq_len", "threads"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be at least 1")
@@ -76,6 +84,57 @@ def check_args(args) -> None:
         raise UsageError("--precision bf16: this CPU has neither AMX nor AVX-512 BF16; use fp32")
     if args.limit is None and args.device == "cpu":
         args.limit = CPU_DEFAULT_LIMIT
+
+
+def check_model_dir(args, framework: str) -> None:
+    """--model_path holds the SqueezeBERT files `framework` ("paddle" or "torch") loads, checked before the
+    tokenizer reads the directory (which would otherwise ask for --vocab): else one line with the fix."""
+    if args.random_init or args.model_type != "squeezebert":
+        return
+    path = args.model_path
+    if framework == "paddle":
+        try:
+            require_model_dir(path)
+        except CheckpointError as err:
+            raise UsageError(f"--model_path: {err}") from None
+    elif not is_hf_checkpoint(path):
+        state = "is empty" if not any(path.iterdir()) else (
+            f"has no Hugging Face checkpoint ({HF_CONFIG_FILE} with {' or '.join(HF_WEIGHTS_FILES)}), which "
+            f"PyTorch loads")
+        fix = (f"write one from this Paddle model with `python convert_torch_to_paddle.py --reverse --model_dir "
+               f"{path} --output_dir HF_DIR`" if (path / CONFIG_FILE).is_file() else GET_CHECKPOINTS)
+        raise UsageError(f"--model_path {path} {state}: {fix}")
+
+
+def model_summary(args) -> str:
+    """The start-summary line naming the model (flagged when its weights are random)."""
+    if args.random_init:
+        shape = "squeezebert-uncased" if args.model_type == "squeezebert" else "bert-base-uncased"
+        return model_line(f"{args.model_type} at the {shape} configuration, 2-label head", "--random_init")
+    return model_line(args.model_path)
+
+
+def label_names(model_path: Path | None) -> list[str]:
+    """The model's label names in id order, from id2label in its config (Paddle's or HF's); [] if none."""
+    for name in ("model_config.json", "config.json"):
+        try:
+            id2label = json.loads((model_path / name).read_text(encoding="utf-8")).get("id2label")
+            return [str(id2label[k]) for k in sorted(id2label, key=int)]
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+    return []
+
+
+def no_accuracy_reason(args, num_labels: int | None) -> str:
+    """Why a run on labelled pairs reports no accuracy: the model has no classification head, or not
+    QQP's two labels (e.g. the 3-label MNLI checkpoint)."""
+    fix = f"fine-tune a QQP classifier with `python run_glue.py --task_name QQP --model_name_or_path {args.model_path}"
+    if num_labels is None:
+        return f"no accuracy: the model has no classification head (an encoder: timing only); {fix}`"
+    names = label_names(args.model_path) if args.model_path is not None else []
+    known = f" ({'MNLI: ' if sorted(names) == MNLI_LABEL_NAMES else ''}{', '.join(names)})" if names else ""
+    return (f"no accuracy: the model has {num_labels} labels{known}, the data's labels are QQP's 0/1; {fix} "
+            f"--ignore_mismatched_sizes` (a new 2-label head)")
 
 
 def cpu_has_bf16() -> bool:
@@ -97,7 +156,7 @@ class Workload:
 
 def load_workload(args, tokenizer) -> Workload:
     """Read, tokenize and batch the pairs; all before any clock starts."""
-    path = args.data_path
+    path = args.data_path = args.data_path or default_data_path()
     if not path.is_file():
         hint = (" (the default; download GLUE QQP to data/QQP/ or pass --data_path, e.g. "
                 "../shared/data/qqp/qqp_pairs.jsonl)") if path == DEFAULT_DATA else ""
@@ -114,6 +173,19 @@ def load_workload(args, tokenizer) -> Workload:
     batches = make_batches(encoded, args.batch_size, tokenizer.pad_token_id, args.sort_by_length)
     tokens = int(sum(len(ids) for ids, _ in encoded))
     return Workload(batches, labels, len(examples), skipped, tokens)
+
+
+def default_data_path() -> Path:
+    """GLUE's QQP dev.tsv where the README puts it (or run_glue.py's download does), else the shipped
+    sample, said in one line: its pairs are written for this project, so accuracy on it means nothing."""
+    for path in (DEFAULT_DATA, DOWNLOADED_DATA):
+        if path.is_file():
+            return path
+    print(f"NOTE: no --data_path and no {DEFAULT_DATA} or {DOWNLOADED_DATA}: using {SAMPLE_QQP_DEV}, a small "
+          f"sample of question pairs written for this project (not GLUE's dev set); for GLUE QQP run "
+          f"`python run_glue.py --task_name qqp --download ...` (writes {DOWNLOADED_DATA.parent}/) or pass "
+          f"--data_path")
+    return SAMPLE_QQP_DEV
 
 
 def encoder_shape(args) -> EncoderShape:
@@ -172,6 +244,9 @@ def run(args, workload: Workload, forward, sync=None, packed_multiple: int | Non
         report["logits"] = logits.tolist()
         if workload.labels is not None and logits.shape[-1] == 2:
             report.update(classification_report(np.asarray(report["predictions"]), workload.labels))
+    if workload.labels is not None and "accuracy" not in report:
+        report["no_accuracy"] = no_accuracy_reason(args, np.shape(report["logits"])[-1] if "logits" in report
+                                                   else None)
     return report
 
 
@@ -196,7 +271,7 @@ def common_fields(args, framework: str, versions: dict, backend: str) -> dict:
 
 
 def print_report(report: dict) -> None:
-    skip = {"predictions", "logits", "versions"}
+    skip = {"predictions", "logits", "versions", "no_accuracy"}
     width = max(len(k) for k in report)
     for key, value in report.items():
         if key in skip:
@@ -207,6 +282,8 @@ def print_report(report: dict) -> None:
     print(f"{'versions':<{width}}  " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
     if report.get("random_init"):
         print("NOTE: random weights (--random_init): timings are real, predictions are meaningless")
+    if "no_accuracy" in report:
+        print(report["no_accuracy"])
 
 
 def finish(args, report: dict) -> None:

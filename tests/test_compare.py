@@ -26,6 +26,9 @@ def test_compare_passes_on_all_converted_demo_checkpoints(demo_converted):
     assert out.count("=> PASS (tolerance 1e-05)") == 3
     assert out.count("tokenizer ids identical: yes") == 3
     assert out.count("RANDOM demo weights") == 3
+    for name in ("squeezebert-uncased", "squeezebert-mnli", "squeezebert-mnli-headless"):   # the start lines
+        assert (f"model: {root / name} (RANDOM WEIGHTS from --demo: timings are real, predictions are not)"
+                in out.splitlines())
     assert "3 of 3 models match within 1e-05" in out
     diffs = _diffs(out)
     names = sorted(name for name, _, _ in diffs)

@@ -236,6 +236,18 @@ def test_cli_with_no_checkpoints_says_how_to_get_them(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_download_offline_names_the_hub_id_and_the_offline_alternative(tmp_path):
+    root = tmp_path / "models"
+    proc = run_script("convert_torch_to_paddle.py", "--download", "--models_root", root, env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 1
+    (line,) = stderr_lines(proc)
+    assert line.startswith("error: could not download squeezebert/squeezebert-uncased from the Hugging Face hub (")
+    assert line.endswith("); without network, `python convert_torch_to_paddle.py --demo` writes random-weight "
+                         "checkpoints at the released configurations")
+    assert "Traceback" not in proc.stderr
+    assert not root.exists() or list(root.rglob("*.safetensors")) + list(root.rglob("*.bin")) == []
+
+
 # -- dtypes --------------------------------------------------------------------------------------
 
 def test_fp16_checkpoint_stays_fp16_and_position_ids_is_dropped(tmp_path, vocab_file):
@@ -271,6 +283,8 @@ def test_cli_converted_all_three_layouts(demo_converted):
         line = next(line for line in stdout.splitlines() if f"/{name} -> " in line)
         assert f"{arch}, {tensors} tensors" in line and dropped in line and "RANDOM demo weights" in line
         model_dir = demo_converted[name]
+        assert (f"model: {model_dir} (RANDOM WEIGHTS from --demo: timings are real, predictions are not)"
+                in stdout.splitlines())
         assert (model_dir / "model_state.pdparams").is_file() and (model_dir / "model_config.json").is_file()
         assert leftovers(model_dir) == []
         config = json.loads((model_dir / "model_config.json").read_text())

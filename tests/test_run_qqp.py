@@ -1,8 +1,9 @@
 """run_qqp_paddle.py and run_qqp_torch.py end to end, as subprocesses, on a tiny 2-label SqueezeBERT
-(HF and converted Paddle files side by side) and the first 40 real QQP pairs: the report's fields, the
-same predictions from Paddle inference, Paddle dygraph and PyTorch (and with --sort_by_length), bf16,
-the GLUE TSV form, --random_init, the export cache, and one-line errors with exit code 2 on bad inputs
-(one process per kind of error; the rest through the scripts' main_guard(main) in this process).
+(HF and converted Paddle files side by side) and the first 40 QQP pairs (real ones, or the shipped sample
+on a clone): the report's fields, the same predictions from Paddle inference, Paddle dygraph and
+PyTorch (and with --sort_by_length), bf16, the GLUE TSV form, --random_init, the export cache, and
+one-line errors with exit code 2 on bad inputs (one process per kind of error; the rest through the
+scripts' main_guard(main) in this process).
 All script runs happen once, in the module fixture `runs`; the tests read their results.
 """
 import json
@@ -114,6 +115,11 @@ def bad_files(tmp_path_factory):
                                       "1\t2\t3\tonly four columns\n4\t5\t6\ta?\tb?\tmaybe\n", encoding="utf-8")
     (root / "all_bad.jsonl").write_text('not json\n{"sentence1": "x"}\n[1]\n{"sentence1": 1, "sentence2": "y"}\n',
                                         encoding="utf-8")
+    for directory, files in {"hf_only": ("config.json", "model.safetensors", "vocab.txt"), "empty_model": (),
+                             "paddle_only": ("model_config.json", "model_state.pdparams", "vocab.txt")}.items():
+        (root / directory).mkdir()
+        for name in files:              # (their contents are never read: the directory is diagnosed first)
+            (root / directory / name).write_text("{}")
     return root
 
 
@@ -149,6 +155,21 @@ IN_PROCESS_ERRORS = {
     "no-model-dir": ("paddle", ["--model_path", "{bad}/no_such_model"], ["--model_path", "no_such_model"]),
     "no-model-dir-torch": ("torch", ["--model_path", "{bad}/no_such_model"], ["--model_path", "no_such_model"]),
     "no-model": ("paddle", ["--model_path", None], ["--model_path", "--random_init"]),
+    "missing-model-dir": ("paddle", ["--model_path", "{bad}/no_such_model"], ["no such directory", "--download",
+                                                                               "--demo", "--random_init"]),
+    # an unconverted HF checkpoint: the exact conversion command
+    "hf-dir-paddle": ("paddle", ["--model_path", "{bad}/hf_only"],
+                      ["is a Hugging Face checkpoint (config.json, model.safetensors)",
+                       "`python convert_torch_to_paddle.py --model_dir {bad}/hf_only`"]),
+    # an empty directory: what it should hold and how to get it, not a missing --vocab
+    "empty-dir-paddle": ("paddle", ["--model_path", "{bad}/empty_model", "--vocab", "{bad}/no_vocab.txt"],
+                         ["empty_model is empty", "model_config.json, model_state.pdparams and vocab.txt",
+                          "`python convert_torch_to_paddle.py --download`", "`python convert_torch_to_paddle.py --demo`"]),
+    "empty-dir-torch": ("torch", ["--model_path", "{bad}/empty_model", "--vocab", "{bad}/no_vocab.txt"],
+                        ["empty_model is empty", "`python convert_torch_to_paddle.py --download`",
+                         "`python convert_torch_to_paddle.py --demo`"]),
+    "paddle-dir-torch": ("torch", ["--model_path", "{bad}/paddle_only"],
+                         ["has no Hugging Face checkpoint", "--reverse --model_dir {bad}/paddle_only"]),
     "no-model-torch": ("torch", ["--model_path", None], ["--model_path", "--random_init"]),
 }
 
@@ -312,16 +333,16 @@ def test_glue_tsv(runs, model_dir, glue_dir):
     import paddle
 
     from squeezebert_paddle import SqueezeBertForSequenceClassification
-    examples, skipped = read_pairs(glue_dir / "QQP" / "dev.tsv")
-    assert len(examples) == 9 and skipped == 0
+    examples, skipped = read_pairs(glue_dir / "QQP" / "dev.tsv")       # GLUE's 9 rows, or the sample's 300
+    assert len(examples) >= 9 and skipped == 0
     _, report = ok(runs, "glue")
-    assert report["examples"] == 9 and report["skipped_rows"] == 0 and report["batch_size"] == 4
+    assert report["examples"] == len(examples) and report["skipped_rows"] == 0 and report["batch_size"] == 4
     glue_labels = np.array([int(e.label) for e in examples])
     scores = acc_and_f1(np.array(report["predictions"]), glue_labels)
     assert report["accuracy"] == pytest.approx(scores["accuracy"])
     # the same predictions as our model in this process on the same rows
     tokenizer = SqueezeBertTokenizer(model_dir / "vocab.txt")
-    batch = make_batches(encode_examples(tokenizer, examples, 128), 9)[0]
+    batch = make_batches(encode_examples(tokenizer, examples, 128), len(examples))[0]
     model = SqueezeBertForSequenceClassification.from_pretrained(model_dir)
     with paddle.no_grad():
         logits = model(*(paddle.to_tensor(a) for a in (batch.input_ids, batch.attention_mask,
@@ -370,8 +391,8 @@ def test_bad_input_in_process(case, model_dir, qqp_jsonl, bad_files, monkeypatch
     assert rc == 2
     lines = [line for line in err.splitlines() if "error" in line.lower()]   # not Paddle's import warnings
     assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert all(s in lines[0] for s in expected), lines[0]
-    assert "examples_per_second" not in out
+    assert all(s.format(bad=bad_files) in lines[0] for s in expected), lines[0]
+    assert "examples_per_second" not in out and "--vocab" not in lines[0]
 
 
 def test_uncached_export_leaves_no_temporary_directory(tiny_qqp, tmp_path, monkeypatch):
@@ -395,3 +416,52 @@ def test_uncached_export_leaves_no_temporary_directory(tiny_qqp, tmp_path, monke
     with paddle.no_grad():
         ref = model(*(paddle.to_tensor(a) for a in (ids, mask, types))).numpy()
     assert np.abs(predictor(ids, mask, types) - ref).max() <= 1e-5
+
+
+# -- what the start summary and the report say about the model -----------------------------------
+
+@pytest.mark.parametrize("name", ["paddle_first", "torch", "paddle_random", "torch_random"])
+def test_start_summary_names_the_model_and_random_weights(runs, model_dir, name):
+    proc, _ = ok(runs, name)
+    first = proc.stdout.splitlines()[0]
+    if "random" in name:
+        assert first == ("model: squeezebert at the squeezebert-uncased configuration, 2-label head (RANDOM "
+                         "WEIGHTS from --random_init: timings are real, predictions are not)")
+    else:
+        assert first == f"model: {model_dir}"         # real (not --demo) weights: no flag
+
+
+@pytest.fixture(scope="module")
+def mnli_demo(tmp_path_factory, vocab_file):
+    """A tiny 3-label MNLI-style classifier (HF files and their conversion) marked as --demo weights."""
+    import shutil
+
+    from helpers import hf_model
+    from squeezebert_paddle.conversion import convert_hf_dir
+    from squeezebert_paddle.demo import MARKER_FILE, MNLI_LABELS
+    path = tmp_path_factory.mktemp("mnli") / "tiny-mnli"
+    hf_model("SqueezeBertForSequenceClassification", id2label=MNLI_LABELS, **TINY_QQP).save_pretrained(path)
+    shutil.copyfile(vocab_file, path / "vocab.txt")
+    (path / MARKER_FILE).write_text("RANDOM WEIGHTS\n")
+    convert_hf_dir(path)
+    return path
+
+
+@pytest.mark.parametrize("framework", ["paddle", "torch"])
+def test_label_count_mismatch_says_why_no_accuracy(framework, mnli_demo, qqp_jsonl, tmp_path, monkeypatch, capsys):
+    import run_qqp_paddle
+    import run_qqp_torch
+    from squeezebert_paddle import qqp_benchmark as qb
+    out_json = tmp_path / "report.json"
+    argv = [f"run_qqp_{framework}.py", "--model_path", str(mnli_demo), "--data_path", str(qqp_jsonl), "--limit", "4",
+            "--no_progress", "--threads", "1", "--warmup", "0", "--output_json", str(out_json)]
+    monkeypatch.setattr(sys, "argv", argv + (["--backend", "dygraph"] if framework == "paddle" else []))
+    assert qb.main_guard({"paddle": run_qqp_paddle, "torch": run_qqp_torch}[framework].main) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"model: {mnli_demo} (RANDOM WEIGHTS from --demo: timings are real, predictions are not)"
+    reason = (f"no accuracy: the model has 3 labels (MNLI: contradiction, entailment, neutral), the data's labels "
+              f"are QQP's 0/1; fine-tune a QQP classifier with `python run_glue.py --task_name QQP "
+              f"--model_name_or_path {mnli_demo} --ignore_mismatched_sizes` (a new 2-label head)")
+    assert reason in lines
+    report = json.loads(out_json.read_text())
+    assert np.shape(report["logits"]) == (4, 3) and "accuracy" not in report and report["no_accuracy"] == reason
