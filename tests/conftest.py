@@ -1,9 +1,15 @@
-"""Shared fixtures: the real test data beside the project, and tiny model configs.
+"""Shared fixtures: the vocab and QQP/GLUE data the tests read, and tiny model configs.
 
-`../shared/data` (or $SQUEEZEBERT_SHARED_DATA) holds the real vocab and QQP/GLUE samples. On a user's
-clone without it the tests that need it skip with a reason; under CI (CI=true) they fail instead, so a
-missing fixture can never turn a parity test into a silent skip.
+The vocab is the one shipped in the package (the checkpoints' own vocab.txt, sha256 checked in
+test_assets.py). QQP pairs and GLUE files come from the real data beside the project,
+`../shared/data` (or $SQUEEZEBERT_SHARED_DATA), when it is there; on a user's clone without it,
+tests that only need realistic pairs or GLUE-format files run on the sample shipped in
+squeezebert_paddle/assets/glue_sample. Tests that check the real files themselves (`real_*`
+fixtures) skip without them, and under CI (CI=true) fail instead, so a missing fixture can never turn
+a parity test into a silent skip. The end of the run says how many skipped for that reason.
 """
+import csv
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,17 +19,43 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from squeezebert_paddle.assets import SAMPLE_GLUE_DIR, VOCAB_FILE  # noqa: E402
+
 SHARED_DATA = Path(os.environ.get("SQUEEZEBERT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+MISSING_DATA = "needs the real test data"       # starts every skip reason counted in the summary line
 
 
 def _require(path: Path) -> Path:
     if path.exists():
         return path
-    message = (f"test data {path} not found: put the shared data beside the project or set "
-               f"SQUEEZEBERT_SHARED_DATA")
+    message = (f"{MISSING_DATA} {path} (not part of a clone): put the shared data beside the project "
+               f"or set SQUEEZEBERT_SHARED_DATA")
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message + " (CI=true: missing fixtures fail, they never skip)")
     pytest.skip(message)
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    return longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+
+
+def pytest_unconfigure(config):
+    """The last line of the run: how many tests skipped because ../shared/data is missing, and why.
+    (Here rather than in pytest_terminal_summary, whose output comes before pytest's own summary.)"""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not reporter.stats:
+        return
+    skipped = [r for r in reporter.stats.get("skipped", []) if MISSING_DATA in _skip_reason(r)]
+    if not skipped:
+        reporter.write_line(f"no test skipped for missing real data ({SHARED_DATA})")
+        return
+    count = f"{len(skipped)} test{'s' if len(skipped) > 1 else ''}"
+    reporter.write_line(
+        f"{count} skipped: {'they check' if len(skipped) > 1 else 'it checks'} the real QQP/GLUE files in "
+        f"{SHARED_DATA} (the 8,999 QQP pairs, GLUE's own rows), which a clone does not have; everything "
+        f"else ran on the vocab and GLUE-format sample shipped in squeezebert_paddle/assets. Set "
+        f"SQUEEZEBERT_SHARED_DATA to run them.")
 
 
 @pytest.fixture(scope="session")
@@ -32,18 +64,47 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def vocab_file(shared_data) -> Path:
-    return _require(shared_data / "vocab" / "bert-base-uncased-vocab.txt")
+def vocab_file() -> Path:
+    """The uncased WordPiece vocab of all three checkpoints, shipped with the package."""
+    return VOCAB_FILE
 
 
 @pytest.fixture(scope="session")
-def qqp_jsonl(shared_data) -> Path:
+def real_qqp_jsonl(shared_data) -> Path:
+    """The 8,999 real QQP pairs as JSON lines (sentence1, sentence2, label)."""
     return _require(shared_data / "qqp" / "qqp_pairs.jsonl")
 
 
 @pytest.fixture(scope="session")
-def glue_dir(shared_data) -> Path:
+def real_glue_dir(shared_data) -> Path:
+    """GLUE's own rows: <TASK>/{train,dev}.tsv of CoLA, SST-2, MRPC, STS-B, QQP, MNLI, RTE."""
     return _require(shared_data / "glue")
+
+
+@pytest.fixture(scope="session")
+def qqp_jsonl(tmp_path_factory) -> Path:
+    """Labelled QQP pairs as JSON lines: the real ones when ../shared/data is here, else the shipped
+    sample's dev then train pairs (500), written out in the same line format."""
+    real = SHARED_DATA / "qqp" / "qqp_pairs.jsonl"
+    if real.is_file():
+        return real
+    path = tmp_path_factory.mktemp("qqp_sample") / "qqp_sample_pairs.jsonl"
+    with open(path, "w", encoding="utf-8") as out:
+        for name in ("dev.tsv", "train.tsv"):
+            with open(SAMPLE_GLUE_DIR / "QQP" / name, encoding="utf-8", newline="") as f:
+                for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                    record = {"sentence1": row["question1"], "sentence2": row["question2"],
+                              "label": int(row["is_duplicate"])}
+                    out.write(json.dumps(record) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def glue_dir() -> Path:
+    """A directory of GLUE task directories: the real data when ../shared/data is here, else the
+    shipped sample (every task, train/dev/test). Never write into it."""
+    real = SHARED_DATA / "glue"
+    return real if real.is_dir() else SAMPLE_GLUE_DIR
 
 
 # -- full-size random-weight checkpoints of the three released layouts, built once per session -----
@@ -99,13 +160,13 @@ class _FullSizeModels:
 
     def hf(self, name):
         import transformers
-        from squeezebert_paddle.demo import ARCHITECTURE
+        from squeezebert_paddle.configuration import RELEASED_ARCHITECTURES as ARCHITECTURE
         return self._get(("hf", name), lambda: getattr(transformers, ARCHITECTURE[name]).from_pretrained(
             self._hf_dirs[name]).eval())
 
     def ours(self, name):
         from squeezebert_paddle import modeling
-        from squeezebert_paddle.demo import ARCHITECTURE
+        from squeezebert_paddle.configuration import RELEASED_ARCHITECTURES as ARCHITECTURE
         return self._get(("ours", name), lambda: getattr(modeling, ARCHITECTURE[name]).from_pretrained(
             self._pd_dirs[name]))
 

@@ -24,8 +24,8 @@ def _ref_pairs(ref, a, b, max_len):
     return list(zip(out["input_ids"], out["token_type_ids"]))
 
 
-def test_every_qqp_pair_matches_hf(ours, ref, qqp_jsonl):
-    with open(qqp_jsonl, encoding="utf-8") as f:
+def test_every_qqp_pair_matches_hf(ours, ref, real_qqp_jsonl):
+    with open(real_qqp_jsonl, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     assert len(rows) == 8999
     a, b = [r["sentence1"] for r in rows], [r["sentence2"] for r in rows]

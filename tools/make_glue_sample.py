@@ -1,6 +1,6 @@
 """Write squeezebert_paddle/assets/glue_sample/: a small labelled sample in each GLUE task's TSV layout.
 
-    python tools/make_glue_sample.py            # rebuilds the directory (seeded: the same bytes each time)
+    python tools/make_glue_sample.py [--output_dir DIR]   # rebuilds it (seeded: the same bytes each time)
 
 Every sentence comes from the templates in tools/sample_text_qqp.py and tools/sample_text_glue.py,
 written for this project; nothing is taken from GLUE, Quora or any other dataset. The layouts follow
@@ -10,6 +10,7 @@ float scores, MNLI's 12-column train and 16-column dev files, test files without
 """
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 from pathlib import Path
@@ -189,14 +190,17 @@ def mnli_files(rng: random.Random) -> dict:
 
 # -- writing -------------------------------------------------------------------------------------------
 
-def build(rng: random.Random) -> dict[str, dict]:
-    """task directory -> file name -> (header or None, rows)."""
+def build() -> dict[str, dict]:
+    """task directory -> file name -> (header or None, rows). Each task draws from its own seeded
+    generator, so editing one task's templates leaves the other files as they are."""
+    def rng(task: str) -> random.Random:
+        return random.Random(f"{SEED}-{task}")
     return {
-        "QQP": qqp_files(rng), "CoLA": cola_files(rng), "SST-2": sst2_files(rng), "MRPC": mrpc_files(rng),
-        "STS-B": stsb_files(rng), "MNLI": mnli_files(rng),
-        "RTE": nli_files(rng, "RTE", glue_text.rte_item, ["index", "sentence1", "sentence2"]),
-        "QNLI": nli_files(rng, "QNLI", glue_text.qnli_item, ["index", "question", "sentence"]),
-        "WNLI": nli_files(rng, "WNLI", glue_text.wnli_item, ["index", "sentence1", "sentence2"]),
+        "QQP": qqp_files(rng("QQP")), "CoLA": cola_files(rng("CoLA")), "SST-2": sst2_files(rng("SST-2")),
+        "MRPC": mrpc_files(rng("MRPC")), "STS-B": stsb_files(rng("STS-B")), "MNLI": mnli_files(rng("MNLI")),
+        "RTE": nli_files(rng("RTE"), "RTE", glue_text.rte_item, ["index", "sentence1", "sentence2"]),
+        "QNLI": nli_files(rng("QNLI"), "QNLI", glue_text.qnli_item, ["index", "question", "sentence"]),
+        "WNLI": nli_files(rng("WNLI"), "WNLI", glue_text.wnli_item, ["index", "sentence1", "sentence2"]),
     }
 
 
@@ -245,12 +249,16 @@ writes GLUE's TSV files, or pass `--data_dir` / `--data_path`.
 """
 
 
-def main() -> int:
-    write_sample(build(random.Random(SEED)), SAMPLE_GLUE_DIR)
-    for path in sorted(SAMPLE_GLUE_DIR.glob("*/*.tsv")):
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_dir", type=Path, default=SAMPLE_GLUE_DIR,
+                        help="where to write the task directories (default: the package's glue_sample)")
+    out = parser.parse_args(argv).output_dir
+    write_sample(build(), out)
+    for path in sorted(out.glob("*/*.tsv")):
         rows = len(path.read_text(encoding="utf-8-sig").splitlines())
-        print(f"{path.relative_to(SAMPLE_GLUE_DIR)}: {rows} lines")
-    print(qqp_stats(SAMPLE_GLUE_DIR))
+        print(f"{path.relative_to(out)}: {rows} lines")
+    print(qqp_stats(out))
     return 0
 
 

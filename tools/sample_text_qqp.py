@@ -203,7 +203,7 @@ FAMILIES: tuple[Family, ...] = (
     F("music", ("instrument",), ("Is it too late to learn the {instrument} at 30?",
                                  "Can an adult in their thirties still learn to play the {instrument}?",
                                  "Am I too old to start learning the {instrument} at 30?")),
-    F("music", ("instrument",), ("How long does it take to learn the {instrument}?",
+    F("music", ("instrument",), ("How long does it take an adult beginner to learn the {instrument}?",
                                  "How many hours of practice does it take to get good at the {instrument}?",
                                  "How long before a beginner can play real songs on the {instrument}?")),
     F("music", ("instrument",), ("Can I learn the {instrument} on my own using online videos?",
@@ -384,12 +384,33 @@ def _dress(rng: random.Random, family: Family, text: str) -> str:
     return text
 
 
+# Small rewordings that keep a question's meaning: the near-identical duplicates QQP is full of.
+REWORDINGS = (("How can I ", "How do I "), ("How do I ", "How can I "), ("What are some ", "What are the "),
+              ("What are the best ", "What are some good "), ("What is the best way to ", "How can I best "),
+              ("Is it ", "Would it be "), ("Which ", "What "), ("What is ", "What's "), ("How should ", "How do "),
+              (" really ", " actually "), (" actually ", " really "), (" quickly", " fast"),
+              ("Can I ", "Is it possible to "), (" without ", " with no "))
+
+
+def reword(rng: random.Random, text: str) -> str | None:
+    """`text` with one meaning-keeping rewording, or None when none applies."""
+    options = [(old, new) for old, new in REWORDINGS if old in text]
+    if not options:
+        return None
+    old, new = rng.choice(options)
+    return text.replace(old, new, 1)
+
+
 def duplicate_pair(rng: random.Random) -> tuple[str, str]:
-    """Two phrasings of one intent with the same words."""
+    """Two phrasings of one intent with the same words: two of the family's forms, or (a third of the
+    time, where one applies) one form and a light rewording of it."""
     family = rng.choice(FAMILIES)
     fill = draw_fill(rng, family.slots)
     first, second = rng.sample(family.forms, 2)
-    return _dress(rng, family, render(first, fill)), _dress(rng, family, render(second, fill))
+    first, second = render(first, fill), render(second, fill)
+    if rng.random() < 0.35:
+        second = reword(rng, first) or second
+    return _dress(rng, family, first), _dress(rng, family, second)
 
 
 def _other_fill(rng: random.Random, family: Family, fill: dict) -> dict:
@@ -414,15 +435,16 @@ def different_pair(rng: random.Random) -> tuple[str, str]:
     family = rng.choice(FAMILIES)
     fill = draw_fill(rng, family.slots)
     kind = rng.random()
-    if kind < 0.4 and family.slots:                      # same intent, another value
+    if kind < 0.5 and family.slots:                      # same intent, another value
         other_family, other_fill = family, _other_fill(rng, family, fill)
-    elif kind < 0.85:                                    # same area (and values), another intent
+    elif kind < 0.92:                                    # same area (and values), another intent
         other_family = _sibling(rng, family)
         other_fill = draw_fill(rng, other_family.slots, {k: v for k, v in fill.items()
                                                          if k in other_family.slots})
     else:                                                # unrelated
         other_family = rng.choice([f for f in FAMILIES if f.area != family.area])
         other_fill = draw_fill(rng, other_family.slots)
-    first = _dress(rng, family, render(rng.choice(family.forms), fill))
-    second = _dress(rng, other_family, render(rng.choice(other_family.forms), other_fill))
-    return first, second
+    form = rng.choice(family.forms)
+    # the same intent mostly in the same words: "learn Python" against "learn Go"
+    other_form = form if other_family is family and rng.random() < 0.7 else rng.choice(other_family.forms)
+    return _dress(rng, family, render(form, fill)), _dress(rng, other_family, render(other_form, other_fill))
