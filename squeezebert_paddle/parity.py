@@ -76,11 +76,11 @@ def compare_dir(model_dir, warmup: int = 2, repeats: int = 5) -> ParityResult:
     import transformers
 
     from . import modeling
-    from .checkpoint import require_model_dir
+    from .checkpoint import CONFIG_FILE, require_model_dir
     from .configuration import SqueezeBertConfig
 
     model_dir = require_model_dir(model_dir)
-    config = SqueezeBertConfig.from_json_file(model_dir / "model_config.json")
+    config = SqueezeBertConfig.from_json_file(model_dir / CONFIG_FILE)
     architecture = (config.extra.get("architectures") or ["SqueezeBertModel"])[0]
     ref_inputs, our_inputs = encode_both(model_dir)
     agree = all(np.array_equal(ref_inputs[k], our_inputs[k]) for k in ref_inputs)

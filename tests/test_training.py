@@ -88,6 +88,22 @@ def test_schedule_equals_hf_exactly(kind, warmup, total):
     assert got == expected                      # bit for bit, every step
 
 
+def test_paddle_builtin_warmup_and_decay_differ_in_the_last_bit():
+    """Why optim.py runs HF's formulas in LambdaDecay: Paddle's LinearWarmup + PolynomialDecay give the
+    same schedule only up to rounding (they multiply and divide in another order), so a run with them
+    would not follow HF's learning rates bit for bit (the test above)."""
+    ours = optim.build_scheduler(2e-3, 1, 7, 50)
+    decay = paddle.optimizer.lr.PolynomialDecay(2e-3, decay_steps=43, end_lr=0.0, power=1.0)
+    builtin = paddle.optimizer.lr.LinearWarmup(decay, warmup_steps=7, start_lr=0.0, end_lr=2e-3)
+    a, b = [], []
+    for _ in range(52):
+        a.append(ours.get_lr())
+        b.append(builtin.get_lr())
+        ours.step(), builtin.step()
+    np.testing.assert_allclose(b, a, rtol=1e-13, atol=0)
+    assert sum(x != y for x, y in zip(a, b)) > 5
+
+
 def test_weight_decay_by_rank_only(tiny_dir):
     """With zero gradients AdamW only decays: tensors with 2+ dims shrink by (1 - lr*wd), the rest
     (biases, LayerNorm) stay put; the decayed set is chosen by rank, whatever the names."""

@@ -27,35 +27,39 @@ _STSB = ("index", "genre", "filename", "year", "old_index", "source1", "source2"
 _MNLI = ("index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
          "sentence1_parse", "sentence2_parse", "sentence1", "sentence2")
 _MRPC = ("#1 ID", "#2 ID", "#1 String", "#2 String")
-_NLI_PAIR = ("index", "sentence1", "sentence2")
+_PAIR = ("index", "sentence1", "sentence2")
+_QNLI = ("index", "question", "sentence")
 
 
 @dataclass(frozen=True)
 class HubLayout:
-    """How one task sits on the hub, and the header rows of GLUE's files (None: no header row)."""
+    """How one task sits on the hub, and the header rows of GLUE's files."""
 
     config: str                                # configuration name of nyu-mll/glue
     text_fields: tuple[str, ...]               # the hub's columns for text_a (and text_b)
-    train_header: tuple[str, ...] | None
-    dev_header: tuple[str, ...] | None
+    header: tuple[str, ...] | None             # train.tsv's (and dev's); None: no header row (CoLA)
     test_header: tuple[str, ...]
+    dev_header: tuple[str, ...] | None = None  # where dev differs from train (MNLI)
+
+    def header_of(self, split: str) -> tuple[str, ...] | None:
+        if split == "test":
+            return self.test_header
+        return self.dev_header if split == "dev" and self.dev_header else self.header
 
 
 HUB_LAYOUTS = {
-    "COLA": HubLayout("cola", ("sentence",), None, None, ("index", "sentence")),
-    "SST-2": HubLayout("sst2", ("sentence",), ("sentence", "label"), ("sentence", "label"), ("index", "sentence")),
-    "MRPC": HubLayout("mrpc", ("sentence1", "sentence2"), ("Quality", *_MRPC), ("Quality", *_MRPC),
-                      ("index", *_MRPC)),
-    "STS-B": HubLayout("stsb", ("sentence1", "sentence2"), (*_STSB, "score"), (*_STSB, "score"), _STSB),
-    "QQP": HubLayout("qqp", ("question1", "question2"), ("id", "qid1", "qid2", "question1", "question2",
-                     "is_duplicate"), ("id", "qid1", "qid2", "question1", "question2", "is_duplicate"),
+    "COLA": HubLayout("cola", ("sentence",), None, ("index", "sentence")),
+    "SST-2": HubLayout("sst2", ("sentence",), ("sentence", "label"), ("index", "sentence")),
+    "MRPC": HubLayout("mrpc", ("sentence1", "sentence2"), ("Quality", *_MRPC), ("index", *_MRPC)),
+    "STS-B": HubLayout("stsb", ("sentence1", "sentence2"), (*_STSB, "score"), _STSB),
+    "QQP": HubLayout("qqp", ("question1", "question2"),
+                     ("id", "qid1", "qid2", "question1", "question2", "is_duplicate"),
                      ("id", "question1", "question2")),
-    "MNLI": HubLayout("mnli", ("premise", "hypothesis"), (*_MNLI, "label1", "gold_label"),
-                      (*_MNLI, "label1", "label2", "label3", "label4", "label5", "gold_label"), _MNLI),
-    "QNLI": HubLayout("qnli", ("question", "sentence"), ("index", "question", "sentence", "label"),
-                      ("index", "question", "sentence", "label"), ("index", "question", "sentence")),
-    "RTE": HubLayout("rte", ("sentence1", "sentence2"), (*_NLI_PAIR, "label"), (*_NLI_PAIR, "label"), _NLI_PAIR),
-    "WNLI": HubLayout("wnli", ("sentence1", "sentence2"), (*_NLI_PAIR, "label"), (*_NLI_PAIR, "label"), _NLI_PAIR),
+    "MNLI": HubLayout("mnli", ("premise", "hypothesis"), (*_MNLI, "label1", "gold_label"), _MNLI,
+                      dev_header=(*_MNLI, "label1", "label2", "label3", "label4", "label5", "gold_label")),
+    "QNLI": HubLayout("qnli", ("question", "sentence"), (*_QNLI, "label"), _QNLI),
+    "RTE": HubLayout("rte", ("sentence1", "sentence2"), (*_PAIR, "label"), _PAIR),
+    "WNLI": HubLayout("wnli", ("sentence1", "sentence2"), (*_PAIR, "label"), _PAIR),
 }
 assert set(HUB_LAYOUTS) == set(GLUE_TASKS)
 
@@ -87,7 +91,7 @@ def _label_text(task: TaskSpec, value: Any, names: list[str] | None) -> str:
 def tsv_text(task: TaskSpec, split: str, rows: list[dict], label_names: list[str] | None) -> str:
     """One GLUE file's text from hub rows ({"idx", text fields, "label"}); `split` is train, dev or test."""
     layout, fmt = HUB_LAYOUTS[task.name], task.split_format(split)
-    header = {"train": layout.train_header, "dev": layout.dev_header, "test": layout.test_header}[split]
+    header = layout.header_of(split)
     lines = ["\t".join(header)] if header is not None else []
     for row in rows:
         cells = [""] * fmt.n_columns
