@@ -94,7 +94,7 @@ def require_model_dir(model_dir: str | os.PathLike, files=(CONFIG_FILE, WEIGHTS_
     if is_hf_checkpoint(model_dir):
         found = [n for n in (HF_CONFIG_FILE, *HF_WEIGHTS_FILES) if (model_dir / n).is_file()]
         raise CheckpointError(f"{model_dir} is a Hugging Face checkpoint ({', '.join(found)}), not converted for "
-                              f"Paddle yet; convert it in place with "
+                              f"Paddle yet (no {', '.join(missing)}); convert it in place with "
                               f"`python convert_torch_to_paddle.py --model_dir {shlex.quote(str(model_dir))}`")
     state = ("does not exist" if not model_dir.is_dir() else "is empty" if not any(model_dir.iterdir())
              else f"lacks {', '.join(missing)}")

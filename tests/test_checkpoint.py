@@ -127,7 +127,7 @@ def test_unconverted_hugging_face_directory_gets_the_conversion_command(tmp_path
     with pytest.raises(CheckpointError) as err:
         modeling.SqueezeBertForSequenceClassification.from_pretrained(hf)
     assert str(err.value) == (f"{hf} is a Hugging Face checkpoint (config.json, {weights}), not converted for "
-                              f"Paddle yet; convert it in place with "
+                              f"Paddle yet (no model_config.json, model_state.pdparams); convert it in place with "
                               f"`python convert_torch_to_paddle.py --model_dir '{hf}'`")
 
 
