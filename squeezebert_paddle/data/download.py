@@ -113,6 +113,7 @@ def _one_line(err: BaseException) -> str:
 
 def files_from_hub(task: TaskSpec) -> dict[str, str]:
     """{file name: TSV text} of the task's train, dev and (when the hub has them) test files."""
+    logging.getLogger("datasets").setLevel(logging.WARNING)    # its default; not its import notices
     import datasets
     dataset = datasets.load_dataset(HUB_DATASET, HUB_LAYOUTS[task.name].config)
     files = {}

@@ -6,8 +6,10 @@ every run, which lets a checkpoint's optimizer state be matched to a new process
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,18 +34,31 @@ from .state import Run, resume_state
 logger = logging.getLogger("squeezebert_paddle.training")
 
 
+@contextlib.contextmanager
+def _quiet_paddlenlp():
+    """PaddleNLP prints notices when imported and two lines per failed download retry; the caller
+    reports what failed, in one line."""
+    loggers = [logging.getLogger("PaddleNLP"), logging.getLogger("paddle.utils.download")]
+    disabled = [log.disabled for log in loggers]
+    for log in loggers:
+        log.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for log, was in zip(loggers, disabled):
+            log.disabled = was
+
+
 def paddlenlp_glue_files(task: TaskSpec) -> dict[str, bytes]:
     """GLUE's own files as PaddleNLP's `load_dataset('glue', ...)` fetches and unpacks them (the
     fallback of `--download` when the Hugging Face hub fails; its hosts are often unreachable)."""
-    from paddlenlp.datasets import load_dataset
-    from paddlenlp.utils.env import DATA_HOME
-    from paddlenlp.utils.log import logger as paddlenlp_logger
     paths = [p for split in ("train", "dev", "test") for p in split_files(task, ".", split)]
-    paddlenlp_logger.disable()                  # one line per retry otherwise
-    try:
+    with _quiet_paddlenlp():
+        from paddlenlp.datasets import load_dataset
+        from paddlenlp.utils.env import DATA_HOME
         load_dataset("glue", name=task.name.lower(), splits=[p.stem for p in paths])
-    finally:
-        paddlenlp_logger.enable()
     fetched = Path(DATA_HOME) / "Glue" / task.dir_name
     return {p.name: (fetched / p.name).read_bytes() for p in paths if (fetched / p.name).is_file()}
 
