@@ -465,3 +465,30 @@ def test_label_count_mismatch_says_why_no_accuracy(framework, mnli_demo, qqp_jso
     assert reason in lines
     report = json.loads(out_json.read_text())
     assert np.shape(report["logits"]) == (4, 3) and "accuracy" not in report and report["no_accuracy"] == reason
+
+
+def test_bert_export_runs_the_whole_paddlenlp_model(monkeypatch, tmp_path):
+    """--model_type bert: PaddleNLP's BERT (here a tiny one) is exported whole, and the predictor gives
+    its dygraph logits."""
+    import argparse
+    import tempfile
+
+    import paddle
+    from paddlenlp.transformers import BertConfig, BertForSequenceClassification
+
+    import run_qqp_paddle
+    from helpers import batch
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    paddle.seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+                                                     num_attention_heads=4, intermediate_size=64,
+                                                     max_position_embeddings=40, num_labels=2)).eval()
+    args = argparse.Namespace(model_type="bert", random_init=True, model_path=None, device="cpu",
+                              precision="fp32", threads=1, tensorrt=False)
+    predictor = run_qqp_paddle.predictor_for(args, model)
+    ids, mask, types = batch(3, 11, vocab=99)
+    with paddle.no_grad():
+        ref = model(paddle.to_tensor(ids), token_type_ids=paddle.to_tensor(types),
+                    attention_mask=paddle.to_tensor(mask)).numpy()
+    got = predictor(ids, mask, types)
+    assert got.shape == (3, 2) and np.abs(got - ref).max() <= 1e-5
