@@ -26,9 +26,10 @@ def parse_args(argv=None):
 
 
 def find_converted(root: Path) -> list[Path]:
+    from squeezebert_paddle.checkpoint import HF_CONFIG_FILE, WEIGHTS_FILE
     if not root.is_dir():
         return []
-    return sorted(d for d in root.iterdir() if (d / "model_state.pdparams").is_file() and (d / "config.json").is_file())
+    return sorted(d for d in root.iterdir() if (d / WEIGHTS_FILE).is_file() and (d / HF_CONFIG_FILE).is_file())
 
 
 def report(result, tolerance: float) -> str:

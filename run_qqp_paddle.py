@@ -24,13 +24,13 @@ def build_model(args):
     """The Paddle model (eval mode) and whether it ends in a classification head."""
     if args.model_type == "squeezebert":
         from squeezebert_paddle import modeling
-        from squeezebert_paddle.checkpoint import CheckpointError
+        from squeezebert_paddle.checkpoint import CONFIG_FILE, CheckpointError
         from squeezebert_paddle.configuration import RELEASED_CONFIGS, SqueezeBertConfig
         if args.random_init:
             config = SqueezeBertConfig(**RELEASED_CONFIGS["squeezebert-uncased"], num_labels=2)
             return modeling.SqueezeBertForSequenceClassification(config).eval()
         try:
-            config = SqueezeBertConfig.from_json_file(args.model_path / "model_config.json")
+            config = SqueezeBertConfig.from_json_file(args.model_path / CONFIG_FILE)
             arch = (config.extra.get("architectures") or ["SqueezeBertModel"])[0]
             cls = (modeling.SqueezeBertForSequenceClassification
                    if arch == "SqueezeBertForSequenceClassification" else modeling.SqueezeBertModel)

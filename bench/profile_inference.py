@@ -32,18 +32,19 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--profile", action="store_true")
     args = p.parse_args()
+    from squeezebert_paddle.checkpoint import CONFIG_FILE, WEIGHTS_FILE
     from squeezebert_paddle.configuration import SqueezeBertConfig
     from squeezebert_paddle.data import encode_examples, make_batches, read_pairs
     from squeezebert_paddle.inference import Predictor, cached_export
     from squeezebert_paddle.tokenizer import SqueezeBertTokenizer
-    if not (args.model_dir / "model_state.pdparams").is_file():
+    if not (args.model_dir / WEIGHTS_FILE).is_file():
         sys.exit(f"error: {args.model_dir} is not a converted model directory; run "
                  f"`python convert_torch_to_paddle.py --demo` first (or pass --model_dir)")
     examples, _ = read_pairs(args.data_path)
     tokenizer = SqueezeBertTokenizer.from_pretrained(args.model_dir)
     encoded = encode_examples(tokenizer, examples[:args.limit], 128)
     batches = make_batches(encoded, args.batch_size, tokenizer.pad_token_id)
-    config = SqueezeBertConfig.from_json_file(args.model_dir / "model_config.json")
+    config = SqueezeBertConfig.from_json_file(args.model_dir / CONFIG_FILE)
     prefix, _ = cached_export(args.model_dir)
     predictor = Predictor(prefix, "cpu", args.precision, args.threads, pad_multiple=args.pad_multiple,
                           max_length=config.max_position_embeddings, profile=args.profile)

@@ -29,11 +29,9 @@ PREFIX = "model"
 
 
 class PairClassifier(nn.Layer):
-    """What gets exported: logits for a sequence-classification model, else the pooled output.
-
-    `packed=True` runs the encoder in the packed formulation (`packed_encoder.py`: per-token work on
-    the real tokens only); `packed=False` traces the reference model as it is.
-    """
+    """What gets exported for SqueezeBERT: logits for a sequence-classification model, else the
+    pooled output. `packed=True` runs the encoder in the packed formulation (`packed_encoder.py`:
+    per-token work on the real tokens only); `packed=False` traces the reference model as it is."""
 
     def __init__(self, model, packed: bool = True):
         super().__init__()
@@ -44,6 +42,19 @@ class PairClassifier(nn.Layer):
     def forward(self, input_ids, attention_mask, token_type_ids):
         _, pooled = self.encoder(input_ids, attention_mask, token_type_ids)[:2]
         return pooled if self.classifier is None else self.classifier(pooled)
+
+
+class WholeModel(nn.Layer):
+    """What gets exported for another model (PaddleNLP's BERT: run_qqp_paddle.py --model_type bert),
+    traced as it is: a classifier's logits, else the pooled output."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        out = self.model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return out[1] if isinstance(out, tuple) else out
 
 
 def remove_dropout(model) -> None:
@@ -60,7 +71,9 @@ def export(model, out_dir: str | Path, packed: bool = True) -> Path:
     model = copy.deepcopy(model).eval()
     remove_dropout(model)
     spec = [InputSpec([None, None], "int64", name) for name in INPUT_NAMES]
-    static = paddle.jit.to_static(PairClassifier(model, packed), input_spec=spec, full_graph=True)
+    ours = isinstance(model, modeling.SqueezeBertPreTrainedModel)
+    traced = PairClassifier(model, packed) if ours else WholeModel(model)
+    static = paddle.jit.to_static(traced, input_spec=spec, full_graph=True)
     prefix = Path(out_dir) / PREFIX
     paddle.jit.save(static, str(prefix))
     return prefix

@@ -116,7 +116,7 @@ def model_summary(args) -> str:
 
 def label_names(model_path: Path | None) -> list[str]:
     """The model's label names in id order, from id2label in its config (Paddle's or HF's); [] if none."""
-    for name in ("model_config.json", "config.json"):
+    for name in (CONFIG_FILE, HF_CONFIG_FILE):
         try:
             id2label = json.loads((model_path / name).read_text(encoding="utf-8")).get("id2label")
             return [str(id2label[k]) for k in sorted(id2label, key=int)]
@@ -194,7 +194,7 @@ def encoder_shape(args) -> EncoderShape:
     default = SQUEEZEBERT if args.model_type == "squeezebert" else BERT_BASE
     if args.random_init or args.model_path is None:
         return default
-    for name in ("model_config.json", "config.json"):
+    for name in (CONFIG_FILE, HF_CONFIG_FILE):
         try:
             fields = json.loads((args.model_path / name).read_text(encoding="utf-8"))
             if not isinstance(fields, dict) or "hidden_size" not in fields:
