@@ -22,6 +22,7 @@ def parse_args(argv=None):
     p.add_argument("--models_root", type=Path, default=ROOT / "models")
     p.add_argument("--tolerance", type=float, default=1e-5, help="largest allowed max |difference|")
     p.add_argument("--repeats", type=int, default=5, help="timed forward passes per framework")
+    p.add_argument("--output_json", type=Path, help="also write every model's differences here")
     return p.parse_args(argv)
 
 
@@ -45,6 +46,14 @@ def report(result, tolerance: float) -> str:
     return "\n".join(lines)
 
 
+def as_json(result, tolerance: float) -> dict:
+    return {"model_dir": str(result.model_dir), "architecture": result.architecture,
+            "tokenizers_agree": result.tokenizers_agree, "ok": result.ok(tolerance),
+            "diffs": {name: {"mean_abs_diff": mean, "max_abs_diff": worst}
+                      for name, (mean, worst) in result.diffs.items()},
+            "torch_ms": result.torch_ms, "paddle_ms": result.paddle_ms}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     dirs = args.model_dir or find_converted(args.models_root)
@@ -56,7 +65,7 @@ def main(argv=None) -> int:
     from squeezebert_paddle.configuration import ConfigError
     from squeezebert_paddle.demo import model_line
     from squeezebert_paddle.parity import compare_dir
-    failures = 0
+    failures, results = 0, []
     for model_dir in dirs:
         print(model_line(model_dir), flush=True)
         try:
@@ -67,7 +76,12 @@ def main(argv=None) -> int:
             continue
         print(report(result, args.tolerance), flush=True)
         failures += not result.ok(args.tolerance)
+        results.append(as_json(result, args.tolerance))
     print(f"{len(dirs) - failures} of {len(dirs)} models match within {args.tolerance:g}")
+    if args.output_json:
+        from squeezebert_paddle.fileio import atomic_write_json
+        atomic_write_json(args.output_json, {"tolerance": args.tolerance, "passed": len(dirs) - failures,
+                                             "models": results})
     return 0 if failures == 0 else 1
 
 

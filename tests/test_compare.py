@@ -1,5 +1,6 @@
 """compare.py: PASS with the diffs on the converted demo checkpoints, FAIL (exit 1) on a tampered
 weight, and --tolerance decides."""
+import json
 import re
 
 import pytest
@@ -18,9 +19,9 @@ def _diffs(stdout):
             for m in map(DIFF_LINE.match, stdout.splitlines()) if m]
 
 
-def test_compare_passes_on_all_converted_demo_checkpoints(demo_converted):
+def test_compare_passes_on_all_converted_demo_checkpoints(demo_converted, tmp_path):
     root = demo_converted["squeezebert-mnli"].parent
-    proc = run_script("compare.py", "--models_root", root, "--repeats", "1")
+    proc = run_script("compare.py", "--models_root", root, "--repeats", "1", "--output_json", tmp_path / "p.json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert out.count("=> PASS (tolerance 1e-05)") == 3
@@ -35,6 +36,12 @@ def test_compare_passes_on_all_converted_demo_checkpoints(demo_converted):
     assert names.count("sequence_output") == 3 and names.count("pooled_output") == 3
     assert "prediction_scores" in names and "logits" in names
     assert all(flag == "ok" and 0 < worst <= 1e-5 for _, worst, flag in diffs), diffs
+    # the JSON report holds the same figures as the printed lines
+    report = json.loads((tmp_path / "p.json").read_text())
+    assert report["passed"] == 3 and report["tolerance"] == 1e-5 and all(m["ok"] for m in report["models"])
+    printed = sorted(f"{worst:.3e}" for _, worst, _ in diffs)
+    written = sorted(f"{d['max_abs_diff']:.3e}" for m in report["models"] for d in m["diffs"].values())
+    assert printed == written
     print("\n" + out)
 
 
