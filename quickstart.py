@@ -109,7 +109,8 @@ def get_weights(args, logs: Path) -> Path:
 def check_parity(root: Path, out: Path, logs: Path) -> dict:
     """Step 2: compare.py on the three checkpoints; returns its JSON report."""
     report = out / "parity.json"
-    run_script("compare.py", "--models_root", root, "--output_json", report, log=logs / "2_parity.log")
+    run_script("compare.py", "--models_root", root, "--repeats", 2, "--output_json", report,
+               log=logs / "2_parity.log")
     return json.loads(report.read_text(encoding="utf-8"))
 
 
