@@ -2,7 +2,7 @@
 
     python -u run_glue.py --model_type squeezebert --model_name_or_path ./models/squeezebert-mnli-headless \\
       --task_name QQP --batch_size 16 --learning_rate 4e-5 --num_train_epochs 5 --logging_steps 10 \\
-      --save_steps 2000 --output_dir ./tmp/QQP/ --device gpu --lr_scheduler 1 --seed 5
+      --save_steps 2000 --output_dir ./output/QQP/ --device gpu --lr_scheduler 1 --seed 5
     python -m paddle.distributed.launch --gpus 0,1 run_glue.py ...    # data parallel, same flags
 
 `--batch_size` is per process: N processes train on global batches of N x batch_size examples.

@@ -86,10 +86,7 @@ def main() -> int:
     p = qb.build_parser("Paddle")
     p.add_argument("--backend", choices=("inference", "dygraph"), default="inference")
     p.add_argument("--tensorrt", action="store_true", help="GPU inference through TensorRT")
-    args = p.parse_args()
-    qb.check_args(args)
-    qb.check_model_dir(args, "paddle")
-    print(qb.model_summary(args), flush=True)
+    args = qb.parse_checked(p, "paddle")
     import paddle
     if args.device == "gpu" and not paddle.device.is_compiled_with_cuda():
         raise qb.UsageError("--device gpu: this Paddle build has no CUDA support (install paddlepaddle-gpu) "

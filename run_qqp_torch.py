@@ -35,10 +35,7 @@ def load_model(args):
 def main() -> int:
     p = qb.build_parser("PyTorch")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (dynamic shapes)")
-    args = p.parse_args()
-    qb.check_args(args)
-    qb.check_model_dir(args, "torch")
-    print(qb.model_summary(args), flush=True)
+    args = qb.parse_checked(p, "torch")
     import torch
     import transformers
     if args.device == "gpu" and not torch.cuda.is_available():

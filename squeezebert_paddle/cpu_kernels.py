@@ -2,12 +2,14 @@
 
 Paddle's CPU build runs elementwise ops and their gradients on one thread without vectorizing, and
 copies strided views element by element; in a SqueezeBERT training step they cost more than the
-matrix products. `SqueezeBertModel` on the CPU in dygraph (training and evaluation) uses these ops
-instead; the traced export (`inference.py`) and GPU runs keep Paddle's own ops.
+matrix products. `fused_cpu_encoder.py` computes the model with these ops (dygraph on the CPU, once a
+model is switched with `use_fused_cpu_kernels()`); the reference model, the traced export and GPU runs
+use Paddle's own ops. This file builds and loads the ops and wraps each one.
 
 The build needs a C++ compiler (g++ >= 5.4 as `cc`); it runs once and is cached under
 `$SQUEEZEBERT_KERNEL_DIR` (default `~/.cache/squeezebert_paddle/kernels`). Where it cannot be built,
-or with `SQUEEZEBERT_FUSED_KERNELS=0`, training falls back to Paddle's ops (same results, slower).
+or with `SQUEEZEBERT_FUSED_KERNELS=0`, `use_fused_cpu_kernels()` returns False and the reference runs
+(same results, slower).
 
 Dropout seeds are drawn from Paddle's generator, so `paddle.seed` fixes the masks and a checkpoint's
 saved generator state replays them.

@@ -86,6 +86,16 @@ def check_args(args) -> None:
         args.limit = CPU_DEFAULT_LIMIT
 
 
+def parse_checked(parser: argparse.ArgumentParser, framework: str):
+    """Parse the flags, check them and the model directory, print the start line; returns args.
+    `framework` ("paddle" or "torch") decides which files a model directory must hold."""
+    args = parser.parse_args()
+    check_args(args)
+    check_model_dir(args, framework)
+    print(model_summary(args), flush=True)
+    return args
+
+
 def check_model_dir(args, framework: str) -> None:
     """--model_path holds the SqueezeBERT files `framework` ("paddle" or "torch") loads, checked before the
     tokenizer reads the directory (which would otherwise ask for --vocab): else one line with the fix."""
