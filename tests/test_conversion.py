@@ -2,6 +2,7 @@
 layouts at full size (parity with transformers), round trips, dtypes."""
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import paddle
@@ -10,7 +11,7 @@ import torch
 import transformers
 from safetensors.numpy import load_file, save_file
 
-from helpers import (ALL_ARCHITECTURES, DEMO_NAMES, TOL, batch, hf_model, hf_state, leftovers, max_diff,
+from helpers import (ALL_ARCHITECTURES, DEMO_NAMES, TOL, batch, hf_model, hf_state, leftovers, link_tree, max_diff,
                      np_of, run_script, stderr_lines, tiny, to_paddle, to_torch)
 from squeezebert_paddle import conversion, modeling
 from squeezebert_paddle.checkpoint import read_pdparams
@@ -246,6 +247,33 @@ def test_download_offline_names_the_hub_id_and_the_offline_alternative(tmp_path)
                          "checkpoints at the released configurations")
     assert "Traceback" not in proc.stderr
     assert not root.exists() or list(root.rglob("*.safetensors")) + list(root.rglob("*.bin")) == []
+
+
+def test_download_fetches_the_three_hub_checkpoints_then_converts_them(tmp_path, demo_hf, monkeypatch, capsys):
+    """--download against a local stand-in for the hub: each released repo id is fetched with the file
+    list the converter needs, into models/<name>, and then converted like any local checkpoint."""
+    import fnmatch
+
+    import huggingface_hub
+
+    import convert_torch_to_paddle
+    fetched = []
+
+    def hub_stand_in(repo_id, local_dir, allow_patterns):
+        fetched.append(repo_id)
+        source = demo_hf[repo_id.split("/", 1)[1]]
+        keep = [p.name for p in source.iterdir() if any(fnmatch.fnmatch(p.name, pat) for pat in allow_patterns)]
+        link_tree(source, Path(local_dir), skip=[p.name for p in source.iterdir() if p.name not in keep])
+        return str(local_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", hub_stand_in)
+    root = tmp_path / "models"
+    assert convert_torch_to_paddle.main(["--download", "--models_root", str(root), "--no_progress"]) == 0
+    assert fetched == [f"squeezebert/{name}" for name in DEMO_NAMES]
+    for name in DEMO_NAMES:
+        assert (root / name / "model_state.pdparams").is_file() and (root / name / "model_config.json").is_file()
+    out = capsys.readouterr().out
+    assert out.count("downloading squeezebert/") == 3 and out.count(" tensors, ") == 3
 
 
 # -- dtypes --------------------------------------------------------------------------------------
