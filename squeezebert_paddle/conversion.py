@@ -17,6 +17,7 @@ import numpy as np
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_pdparams
 from .fileio import atomic_write_bytes, atomic_write_text
 from .configuration import ARCHITECTURES, ConfigError, SqueezeBertConfig
+from .demo import MARKER_FILE
 
 HF_CONFIG_FILE = "config.json"
 HF_SAFETENSORS_FILE = "model.safetensors"
@@ -280,7 +281,7 @@ def convert_hf_dir(hf_dir, out_dir=None, progress=None) -> ConversionReport:
     write_pdparams(out_dir / WEIGHTS_FILE, state)
     paddle_config = config.replace(extra={**config.extra, "architectures": [architecture]})
     paddle_config.to_json_file(out_dir / CONFIG_FILE)
-    _copy_tokenizer_files(hf_dir, out_dir)
+    _copy_side_files(hf_dir, out_dir)
     return report
 
 
@@ -309,13 +310,15 @@ def convert_paddle_dir(paddle_dir, out_dir) -> str:
     hf_config["id2label"] = id2label
     hf_config["label2id"] = {v: int(k) for k, v in id2label.items()}
     atomic_write_text(out_dir / HF_CONFIG_FILE, json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
-    _copy_tokenizer_files(paddle_dir, out_dir)
+    _copy_side_files(paddle_dir, out_dir)
     return architecture
 
 
-def _copy_tokenizer_files(src: Path, dst: Path) -> None:
+def _copy_side_files(src: Path, dst: Path) -> None:
+    """The tokenizer's files, and the random-weights marker of a demo checkpoint (it must follow the
+    weights through every conversion)."""
     if src.resolve() == dst.resolve():
         return
-    for name in (VOCAB_FILE, "tokenizer_config.json"):
+    for name in (VOCAB_FILE, "tokenizer_config.json", MARKER_FILE):
         if (src / name).is_file():
             atomic_write_bytes(dst / name, (src / name).read_bytes())

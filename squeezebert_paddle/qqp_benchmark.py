@@ -28,7 +28,7 @@ from .timing import classification_report, peak_memory_mb, summarize, time_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path("data/QQP/dev.tsv")
-DOWNLOADED_DATA = Path("glue_data/QQP/dev.tsv")      # where `run_glue.py --task_name qqp --download` puts it
+DOWNLOADED_DATA = Path("glue_data/QQP/dev.tsv")      # where `run_glue.py --task_name QQP --download` puts it
 DEFAULT_VOCAB = VOCAB_FILE                           # the uncased vocab all three checkpoints share
 CPU_DEFAULT_LIMIT = 1000
 MNLI_LABEL_NAMES = sorted(MNLI_LABELS.values())
@@ -193,7 +193,7 @@ def default_data_path() -> Path:
             return path
     print(f"NOTE: no --data_path and no {DEFAULT_DATA} or {DOWNLOADED_DATA}: using {SAMPLE_QQP_DEV}, a small "
           f"sample of question pairs written for this project (not GLUE's dev set); for GLUE QQP run "
-          f"`python run_glue.py --task_name qqp --download ...` (writes {DOWNLOADED_DATA.parent}/) or pass "
+          f"`python run_glue.py --task_name QQP --download ...` (writes {DOWNLOADED_DATA.parent}/) or pass "
           f"--data_path")
     return SAMPLE_QQP_DEV
 

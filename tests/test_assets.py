@@ -188,7 +188,7 @@ def test_qqp_default_data_is_glue_dev_then_the_sample(tmp_path, monkeypatch, cap
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("NOTE: ") and str(SAMPLE_QQP_DEV) in out[0]
     assert "written for this project (not GLUE's dev set)" in out[0] and "--data_path" in out[0]
-    assert "run_glue.py --task_name qqp --download" in out[0]
+    assert "run_glue.py --task_name QQP --download" in out[0]
     for found in (qqp_benchmark.DOWNLOADED_DATA, qqp_benchmark.DEFAULT_DATA):     # the latter wins
         found.parent.mkdir(parents=True)
         found.write_text("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n", encoding="utf-8")

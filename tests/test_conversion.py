@@ -391,3 +391,16 @@ def test_reverse_round_trips_are_bit_exact(full_models, demo_paddle_only, tmp_pa
     assert first.keys() == second.keys()
     for k in first:
         assert first[k].dtype == second[k].dtype and np.array_equal(first[k], second[k]), k
+
+
+def test_the_random_weights_marker_follows_the_weights_both_ways(demo_converted, tmp_path):
+    from squeezebert_paddle.demo import is_demo
+    source = demo_converted["squeezebert-mnli"]
+    assert is_demo(source)
+    conversion.convert_paddle_dir(source, tmp_path / "hf")
+    assert is_demo(tmp_path / "hf")
+    conversion.convert_hf_dir(tmp_path / "hf", tmp_path / "paddle")
+    assert is_demo(tmp_path / "paddle")
+    (tmp_path / "hf" / "RANDOM_WEIGHTS.txt").unlink()                 # real weights carry no marker
+    conversion.convert_hf_dir(tmp_path / "hf", tmp_path / "paddle2")
+    assert not is_demo(tmp_path / "paddle2")

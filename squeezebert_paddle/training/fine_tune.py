@@ -65,7 +65,7 @@ def paddlenlp_glue_files(task: TaskSpec) -> dict[str, bytes]:
 
 def log_run_summary(run: Run) -> None:
     plan, settings = run.plan, run.settings
-    dev = ", ".join(f"{s.name} {len(s)}" for s in run.splits["dev"])
+    dev = ", ".join(f"{len(s)} ({s.name})" for s in run.splits["dev"])
     logger.info("***** Running training *****")
     logger.info("  task %s (%s), metric %s; model %s from %s", run.task.name,
                 "regression" if run.task.is_regression else f"{run.task.num_labels} labels",
