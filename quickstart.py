@@ -18,7 +18,11 @@ shipped in squeezebert_paddle/assets/glue_sample/ (written for this project; not
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import fcntl
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -58,16 +62,45 @@ def parse_args(argv=None):
     return args
 
 
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when quickstart dies, even by kill -9 (Linux), so that no step
+    outlives it and writes into a later run's outputs."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)      # PR_SET_PDEATHSIG
+
+
 def run_script(name: str, *flags, log: Path) -> str:
     """Run one of the project's scripts; returns its stdout. Its stdout and stderr go to `log`."""
-    log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(ROOT / name), *map(str, flags)]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    log.write_text(f"$ {' '.join(command)}\n{proc.stdout}\n--- stderr ---\n{proc.stderr}", encoding="utf-8")
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=_die_with_parent) as proc:
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:                 # Ctrl-C, SIGTERM (see main): stop the step too
+            proc.terminate()
+            raise
+    log.write_text(f"$ {' '.join(command)}\n{stdout}\n--- stderr ---\n{stderr}", encoding="utf-8")
     if proc.returncode != 0:
-        last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
+        last = (stderr.strip() or stdout.strip() or "no output").splitlines()[-1]
         raise StepFailed(f"{name} exited with {proc.returncode}: {last} (whole log: {log})")
-    return proc.stdout
+    return stdout
+
+
+def claim_output_dir(out: Path):
+    """Create OUTPUT/logs and hold OUTPUT/.quickstart.lock: one line and exit 2 when OUTPUT cannot be
+    written or another quickstart is using it (two runs would mix their reports)."""
+    try:
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        lock = open(out / ".quickstart.lock", "w")
+    except OSError as err:
+        raise SystemExit(f"quickstart.py: error: --output_dir {out} cannot be written ({err.strerror}); "
+                         f"choose another --output_dir")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise SystemExit(f"quickstart.py: error: another quickstart.py is writing to {out}; wait for it "
+                         f"or choose another --output_dir") from None
+    return lock
 
 
 def has_checkpoints(root: Path) -> bool:
@@ -128,6 +161,7 @@ def time_qqp(args, model: Path, out: Path, logs: Path) -> dict:
     if cpu_has_bf16():
         runs.append(("paddle-bf16", "run_qqp_paddle.py", ["--precision", "bf16"]))
     reports = {}
+    print("      one pass each; bench/bench_qqp.py alternates runtimes for steadier ratios", flush=True)
     for row, script, extra in runs:
         path = out / f"qqp_{row}.json"
         run_script(script, *common, *extra, "--output_json", path, log=logs / f"3_qqp_{row}.log")
@@ -187,37 +221,45 @@ def print_table(rows: list[tuple[str, str]]) -> None:
         print(f"{key:<{width}}  {value}")
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    out = args.output_dir.resolve()
-    logs = out / "logs"
-    start = time.perf_counter()
+def run_steps(args, out: Path) -> dict:
+    """The four steps, each announced with the time so far; returns what the summary needs."""
+    logs, start = out / "logs", time.perf_counter()
     steps = ["weights and conversion", "parity against PyTorch", "QQP inference timing", "QQP fine-tuning"]
 
     def header(i):
         print(f"[{i + 1}/{len(steps)}] {steps[i]}  ({time.perf_counter() - start:.0f} s elapsed)", flush=True)
 
-    try:
-        header(0)
-        weights = get_weights(args, logs)
-        header(1)
-        parity = check_parity(weights, out, logs)
-        header(2)
-        qqp = time_qqp(args, weights / CLASSIFIER, out, logs)
-        header(3)
-        dev = fine_tune(args, weights / HEADLESS, out / "glue_qqp", logs)
-    except StepFailed as err:
-        print(f"quickstart.py: error: {err}", file=sys.stderr)
-        return 1
-    rows = summary_rows(weights, parity, qqp, dev, out)
-    seconds = time.perf_counter() - start
-    rows.insert(-1, ("training curve", str(out / "glue_qqp" / "training_curves.png")))
-    rows.insert(-1, ("wall time", f"{seconds:.0f} s"))
-    print_table(rows)
-    atomic_write_json(out / "quickstart.json", {
-        "summary": dict(rows), "seconds": seconds, "parity": parity, "dev": dev,
-        "qqp": {row: {k: v for k, v in r.items() if k not in ("logits", "predictions")} for row, r in qqp.items()}})
-    print(f"report written to {out / 'quickstart.json'}")
+    header(0)
+    weights = get_weights(args, logs)
+    header(1)
+    parity = check_parity(weights, out, logs)
+    header(2)
+    qqp = time_qqp(args, weights / CLASSIFIER, out, logs)
+    header(3)
+    dev = fine_tune(args, weights / HEADLESS, out / "glue_qqp", logs)
+    return dict(weights=weights, parity=parity, qqp=qqp, dev=dev, seconds=time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = args.output_dir.resolve()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))   # run_script stops its step
+    with claim_output_dir(out):
+        try:
+            result = run_steps(args, out)
+        except StepFailed as err:
+            print(f"quickstart.py: error: {err}", file=sys.stderr)
+            return 1
+        parity, qqp = result["parity"], result["qqp"]
+        rows = summary_rows(result["weights"], parity, qqp, result["dev"], out)
+        rows.insert(-1, ("training curve", str(out / "glue_qqp" / "training_curves.png")))
+        rows.insert(-1, ("wall time", f"{result['seconds']:.0f} s"))
+        print_table(rows)
+        atomic_write_json(out / "quickstart.json", {
+            "summary": dict(rows), "seconds": result["seconds"], "parity": parity, "dev": result["dev"],
+            "qqp": {row: {k: v for k, v in r.items() if k not in ("logits", "predictions")}
+                    for row, r in qqp.items()}})
+        print(f"report written to {out / 'quickstart.json'}")
     return 0 if parity["passed"] == len(parity["models"]) else 1
 
 

@@ -74,8 +74,61 @@ def test_weights_download_when_the_hub_answers(tmp_path, monkeypatch):
 
 def test_a_failing_step_ends_in_one_line_naming_its_log(tmp_path, capsys):
     # compare.py on a directory without checkpoints exits 1: quickstart names it and its log
+    (tmp_path / "logs").mkdir()
     with pytest.raises(quickstart.StepFailed) as err:
         quickstart.run_script("compare.py", "--models_root", tmp_path, log=tmp_path / "logs" / "x.log")
     assert "compare.py exited with 1: error: no converted models under" in str(err.value)
     assert str(tmp_path / "logs" / "x.log") in str(err.value)
     assert (tmp_path / "logs" / "x.log").read_text().startswith("$ ")
+
+
+def test_an_unwritable_output_dir_is_one_line_before_any_step(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    proc = run_script("quickstart.py", "--output_dir", blocker / "sub")
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert proc.stderr.strip() == (f"quickstart.py: error: --output_dir {blocker / 'sub'} cannot be written "
+                                   f"(Not a directory); choose another --output_dir")
+
+
+def test_a_second_quickstart_on_the_same_output_dir_is_refused(tmp_path):
+    with quickstart.claim_output_dir(tmp_path):
+        proc = run_script("quickstart.py", "--output_dir", tmp_path)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert proc.stderr.strip() == (f"quickstart.py: error: another quickstart.py is writing to {tmp_path}; "
+                                   f"wait for it or choose another --output_dir")
+    with quickstart.claim_output_dir(tmp_path):          # free again once the holder is done
+        pass
+
+
+def test_a_step_does_not_outlive_a_killed_quickstart(tmp_path):
+    """kill -9 of quickstart (nothing can be cleaned up in it) still ends the step it was running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    step = tmp_path / "step.py"
+    step.write_text(f"import os, time\nopen({str(tmp_path / 'pid')!r}, 'w').write(str(os.getpid()))\n"
+                    f"time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", f"import quickstart; quickstart.run_script({str(step)!r}, "
+                               f"log=__import__('pathlib').Path({str(tmp_path / 'log')!r}))"],
+                              cwd=quickstart.ROOT)
+    pid_file = tmp_path / "pid"
+    for _ in range(200):
+        if pid_file.is_file() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):                       # the step gets SIGTERM from the kernel when its parent dies
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{child}/stat") as f:
+            if f.read().split()[2] == "Z":      # exited, not yet reaped (its parent was init's child)
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"step {child} still running 5 s after quickstart was killed")
