@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--resume_from_checkpoint", metavar="DIR",
       help="continue exactly from OUTPUT/checkpoint-<step>/ (same seed and global batch)")
     a("--overwrite_output_dir", action="store_true",
-      help="write into an --output_dir that already holds another run's outputs")
+      help="start afresh in an --output_dir that holds another run: its outputs (checkpoints, best/, "
+           "final/, metrics, VisualDL records, plots, predictions) are removed first; other files stay")
     a("--do_predict", action="store_true",
       help="write GLUE test predictions (OUTPUT/predictions/<TASK>.tsv) with the best model")
     p.set_defaults(**default_values())

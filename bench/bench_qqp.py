@@ -11,6 +11,8 @@ drift of a shared machine cannot favour one row.
 SqueezeBERT rows load the same converted checkpoint (--model_dir, default models/squeezebert-mnli,
 made by `python convert_torch_to_paddle.py --demo` when you have no real weights); BERT rows use
 random bert-base-uncased weights, so only their speed is compared.
+The pairs (--data_path) default to the developers' ../shared/data/qqp/qqp_pairs.jsonl when it exists,
+else to what run_qqp_*.py read without --data_path (GLUE's QQP dev.tsv, else the shipped sample).
 """
 from __future__ import annotations
 
@@ -26,11 +28,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from squeezebert_paddle import qqp_benchmark  # noqa: E402
 from squeezebert_paddle.assets import SAMPLE_QQP_DEV as SAMPLE  # noqa: E402
 from squeezebert_paddle.checkpoint import (GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES,  # noqa: E402
                                            CheckpointError, is_hf_checkpoint, require_model_dir)
 
-DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs.jsonl"
+DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs.jsonl"     # on the developers' machines only
 
 # name -> (script, model, extra flags)
 ROWS = {
@@ -131,11 +134,13 @@ def ratio_lines(results: dict) -> list[str]:
 
 
 def parse_args(argv=None):
-    from squeezebert_paddle.qqp_benchmark import build_parser
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_dir", type=Path, default=ROOT / "models" / "squeezebert-mnli")
-    p.add_argument("--data_path", type=Path, default=DATA)
-    p.add_argument("--vocab", type=Path, default=build_parser("").get_default("vocab"),
+    p.add_argument("--data_path", type=Path,
+                   help=f"QQP pairs, GLUE TSV or JSON lines (default: {DATA} when it exists, else "
+                        f"{qqp_benchmark.DEFAULT_DATA} or {qqp_benchmark.DOWNLOADED_DATA}, else the shipped "
+                        f"sample)")
+    p.add_argument("--vocab", type=Path, default=qqp_benchmark.build_parser("").get_default("vocab"),
                    help="vocab.txt for rows whose model directory has none (the BERT rows)")
     p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated, from {', '.join(ROWS)}")
     p.add_argument("--limit", type=int, default=1000)
@@ -153,6 +158,11 @@ def parse_args(argv=None):
 
 def input_problem(args, rows: list[str]) -> str | None:
     """What stops the rows from running (checked before any row starts), as one line, or None."""
+    for name in ("repeats", "batch_size", "max_seq_len", "threads"):
+        if getattr(args, name) < 1:
+            return f"--{name} must be at least 1, got {getattr(args, name)}"
+    if args.limit < 0:
+        return f"--limit must be 0 (all pairs) or more, got {args.limit}"
     unknown = [r for r in rows if r not in ROWS]
     if unknown or not rows:
         return f"unknown --rows {unknown or args.rows!r}; choose from {', '.join(ROWS)}"
@@ -171,7 +181,18 @@ def input_problem(args, rows: list[str]) -> str | None:
     bert_rows = any(ROWS[r][1] == "bert" for r in rows)
     if (bert_rows or not (args.model_dir / "vocab.txt").is_file()) and not args.vocab.is_file():
         return f"--vocab {args.vocab}: not found; pass the uncased WordPiece vocab.txt"
-    return None
+    return qqp_benchmark.output_json_problem(args.output_json)
+
+
+def default_data_path() -> Path:
+    """The developers' pairs when present, else run_qqp_*.py's default; said in one line."""
+    if DATA.is_file():
+        print(f"NOTE: no --data_path: using {DATA} (the developers' QQP pairs)")
+        return DATA
+    path = qqp_benchmark.default_data_path()          # announces the shipped sample itself
+    if path != SAMPLE:
+        print(f"NOTE: no --data_path: using {path}")
+    return path
 
 
 def failed_rows(results: dict, full: dict) -> list[str]:
@@ -182,10 +203,14 @@ def failed_rows(results: dict, full: dict) -> list[str]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    args.data_path = args.data_path or default_data_path()
     problem = input_problem(args, rows)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    # the rows run in ROOT: relative paths given here would point elsewhere there
+    args.data_path, args.model_dir, args.vocab = (p.resolve() for p in (args.data_path, args.model_dir,
+                                                                        args.vocab))
     peaks = peak(args.threads) if args.device == "cpu" else {}
     results = run_rounds(rows, args)
     print(f"\nQQP pairs: first {args.limit} of {args.data_path.name}, batch {args.batch_size}, max_seq_len "

@@ -7,6 +7,9 @@ Framework-free (standard library and numpy): every writer in the package goes th
   is flushed to disk, then renamed over the target. The file gets the usual `0666 & ~umask` mode.
 - `atomic_directory`: a directory filled under a temporary name, then renamed into place.
 - `clean_interrupted_writes`: what a killed writer left behind in a directory, removed (or put back).
+- `remove_atomically`: a file or directory gone whole (a kill leaves it, or a temporary the cleanup removes).
+- `unwritable_reason` / `unwritable_file_reason`: why a directory, or a file, could not be created
+  or written, checked before any work.
 - `json_text`: the one JSON encoding of the package (numpy scalars and arrays, paths).
 """
 from __future__ import annotations
@@ -96,6 +99,41 @@ def atomic_directory(final: str | os.PathLike, fill: Callable[[Path], None]) -> 
     os.rename(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def remove_atomically(path: str | os.PathLike) -> None:
+    """Remove a file, or a directory by renaming it to a temporary name first, so that a kill mid-way
+    leaves the whole directory or a temporary that `clean_interrupted_writes` removes, never half."""
+    path = Path(path)
+    if not path.is_dir() or path.is_symlink():
+        path.unlink()
+        return
+    trash = tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    os.rename(path, trash)                # onto the empty placeholder: a unique name
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def unwritable_reason(directory: str | os.PathLike) -> str | None:
+    """Why `directory` could not be created (parents included) and written into, or None: its first
+    existing ancestor (itself, if it exists) is a file, or is not writable (read-only filesystem, no
+    permission). Creates nothing."""
+    ancestor = Path(directory).absolute()
+    while not os.path.exists(ancestor) and ancestor != ancestor.parent:    # False also for no access
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is a file, not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        read_only = os.statvfs(ancestor).f_flag & os.ST_RDONLY
+        return f"{ancestor} is not writable ({'read-only filesystem' if read_only else 'no permission'})"
+    return None
+
+
+def unwritable_file_reason(path: str | os.PathLike) -> str | None:
+    """Why `atomic_write_*` could not write the file `path` (parents created as needed), or None."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path} is a directory"
+    return unwritable_reason(path.parent)
 
 
 def clean_interrupted_writes(directory: str | os.PathLike) -> None:

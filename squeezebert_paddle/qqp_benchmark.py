@@ -23,7 +23,7 @@ from .data import Batch, encode_examples, make_batches, read_pairs, restore_orde
 from .checkpoint import (CONFIG_FILE, GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES, CheckpointError,
                          is_hf_checkpoint, require_model_dir)
 from .demo import MNLI_LABELS, model_line
-from .fileio import atomic_write_json
+from .fileio import atomic_write_json, unwritable_file_reason
 from .timing import classification_report, peak_memory_mb, summarize, time_batches
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,8 +82,19 @@ def check_args(args) -> None:
         raise UsageError("--precision fp16 needs --device gpu; on CPU use fp32 or bf16")
     if args.precision == "bf16" and args.device == "cpu" and not cpu_has_bf16():
         raise UsageError("--precision bf16: this CPU has neither AMX nor AVX-512 BF16; use fp32")
+    problem = output_json_problem(args.output_json)
+    if problem:
+        raise UsageError(problem)
     if args.limit is None and args.device == "cpu":
         args.limit = CPU_DEFAULT_LIMIT
+
+
+def output_json_problem(path: Path | None) -> str | None:
+    """--output_json checked before any work (the report is written after all of it), or None."""
+    reason = unwritable_file_reason(path) if path is not None else None
+    if reason is None:
+        return None
+    return f"--output_json {path} cannot be written: {reason}; pass a file in a writable directory"
 
 
 def parse_checked(parser: argparse.ArgumentParser, framework: str):

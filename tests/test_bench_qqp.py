@@ -50,6 +50,10 @@ BAD_INPUTS = {
                           ["--model_dir", "config.json", "model.safetensors", "--download"]),
     "missing-vocab": (dict(vocab="{tmp}/no_vocab.txt", rows="bert-paddle-inference-fp32"),
                       ["--vocab", "no_vocab.txt", "not found"]),
+    "zero-repeats": (dict(repeats="0"), ["--repeats must be at least 1, got 0"]),
+    "negative-limit": (dict(limit="-1"), ["--limit must be 0 (all pairs) or more, got -1"]),
+    "output-json-under-a-file": (dict(output_json="{tmp}/pairs.jsonl/r.json"),
+                                 ["--output_json", "pairs.jsonl is a file, not a directory"]),
 }
 
 
@@ -75,6 +79,36 @@ def test_bad_input_from_the_command_line(tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "nope.jsonl" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_default_data_is_the_developers_file_else_glue_dev_else_the_shipped_sample(inputs, tmp_path,
+                                                                                   monkeypatch, capsys):
+    """Without --data_path on a clone (no ../shared): data/QQP/dev.tsv when there, else the shipped
+    sample, as run_qqp_*.py decide; the developers' file first where it exists. Each said in one line."""
+    used = []
+    monkeypatch.setattr(bench_qqp, "peak", lambda threads: {})
+    monkeypatch.setattr(bench_qqp, "run_row", lambda name, args: used.append(args.data_path) or fake_row(name))
+    monkeypatch.setattr(bench_qqp, "DATA", tmp_path / "shared" / "qqp_pairs.jsonl")
+    monkeypatch.chdir(tmp_path)
+    no_data = argv({k: v for k, v in inputs.items() if k != "--data_path"}, rows="torch-eager-fp32", repeats=1)
+
+    assert bench_qqp.main(no_data) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("NOTE")]
+    assert used.pop() == bench_qqp.SAMPLE and len(notes) == 1 and f"using {bench_qqp.SAMPLE}" in notes[0]
+
+    glue = tmp_path / "data" / "QQP" / "dev.tsv"
+    glue.parent.mkdir(parents=True)
+    glue.write_text("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t1\t2\ta?\tb?\t0\n")
+    assert bench_qqp.main(no_data) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("NOTE")]
+    assert used.pop() == glue and notes == ["NOTE: no --data_path: using data/QQP/dev.tsv"]
+
+    bench_qqp.DATA.parent.mkdir()
+    bench_qqp.DATA.write_text('{"sentence1": "a?", "sentence2": "b?"}\n')
+    assert bench_qqp.main(no_data) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("NOTE")]
+    assert used.pop() == bench_qqp.DATA
+    assert notes == [f"NOTE: no --data_path: using {bench_qqp.DATA} (the developers' QQP pairs)"]
 
 
 def fake_row(name):

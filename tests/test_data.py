@@ -1,5 +1,6 @@
 """Tests of squeezebert_paddle.data: the real GLUE/QQP samples, hand-made bad files, where a run finds its
 files, and --download against a local stand-in of the Hugging Face hub (no network)."""
+import re
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,26 @@ def test_read_pairs_tsv_detection_and_errors(tmp_path):
     _write(tmp_path / "other.tsv", ["a\tb", "1\t2"])
     with pytest.raises(ValueError, match="other.tsv: not a GLUE QQP TSV"):
         read_pairs(tmp_path / "other.tsv")
+
+
+def test_files_that_are_not_utf8_are_one_line_naming_the_line(tmp_path):
+    """A 0xff byte on line 402 of a TSV (past the text stream's first buffer) and on line 2 of JSON
+    lines: a ValueError naming the file, the byte and its line, not the codec's buffer position."""
+    rows = ["id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"]
+    rows += [f"{i}\t{i}\t{i + 1}\tquestion number {i}?\tanother one?\t0" for i in range(400)]
+    tsv = tmp_path / "train.tsv"
+    tsv.write_bytes(("\n".join(rows) + "\n").encode() + b"400\t1\t2\tcaf\xe9 \xff?\tb?\t1\n")
+    expected = rf"^{re.escape(str(tsv))}: not UTF-8 text \(byte 0xe9 at line 402\); GLUE files are UTF-8: re-download or re-encode it$"
+    with pytest.raises(ValueError, match=expected):
+        read_glue_tsv(tsv, "qqp", "train")
+    with pytest.raises(ValueError, match=expected.replace("GLUE files", "GLUE QQP files and JSON lines")):
+        read_pairs(tsv)
+    for name in ("pairs.jsonl", "pairs.txt"):                  # .txt: sniffed by its first line
+        jsonl = tmp_path / name
+        jsonl.write_bytes(b'{"sentence1": "a?", "sentence2": "b?"}\n{"sentence1": "\xff"}\n')
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(jsonl))}: not UTF-8 text \(byte 0xff at line 2\); GLUE QQP "
+                                             r"files and JSON lines are UTF-8: re-download or re-encode it$"):
+            read_pairs(jsonl)
 
 
 class FakeTokenizer:

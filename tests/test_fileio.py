@@ -75,3 +75,29 @@ def test_json_text_refuses_unknown_objects():
     with pytest.raises(TypeError, match="set is not JSON serializable"):
         fileio.json_text({"x": {1, 2}})
 
+
+
+def test_remove_atomically_leaves_nothing_half_removed(tmp_path, monkeypatch):
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "model.txt").write_text("w")
+    (tmp_path / "args.json").write_text("{}")
+    fileio.remove_atomically(tmp_path / "args.json")
+    # Killed after the rename, before the tree is gone: only a temporary the cleanup removes is left.
+    monkeypatch.setattr(fileio.shutil, "rmtree", lambda path, ignore_errors=False: None)
+    fileio.remove_atomically(tmp_path / "checkpoint-2")
+    left = names(tmp_path)
+    assert len(left) == 1 and left[0].startswith(".tmp-checkpoint-2-")
+    monkeypatch.undo()
+    fileio.clean_interrupted_writes(tmp_path)
+    assert names(tmp_path) == []
+
+
+def test_unwritable_reason_names_the_first_existing_ancestor(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    assert fileio.unwritable_reason(tmp_path / "new" / "deeper") is None
+    in_a_file = f"{tmp_path / 'afile'} is a file, not a directory"
+    assert fileio.unwritable_reason(tmp_path / "afile" / "sub" / "x") == in_a_file
+    assert fileio.unwritable_file_reason(tmp_path / "afile" / "r.json") == in_a_file
+    assert fileio.unwritable_file_reason(tmp_path) == f"{tmp_path} is a directory"
+    assert fileio.unwritable_file_reason(tmp_path / "new" / "r.json") is None
+    assert not (tmp_path / "new").exists()                   # nothing created

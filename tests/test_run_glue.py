@@ -5,6 +5,7 @@ errors, BERT through PaddleNLP, a kill during training, and data parallel on CPU
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -177,6 +178,16 @@ def test_missing_data_names_the_files_without_traceback(tmp_path, headless_dir):
         assert name in lines[0]
 
 
+def test_data_file_that_is_not_utf8_ends_in_one_line(tmp_path, headless_dir, glue_dir, capsys):
+    data = subset_glue_dir(glue_dir / "RTE", tmp_path / "RTE", 40, 8)
+    with open(data / "train.tsv", "ab") as f:
+        f.write(b"9999\tLatin-1 text: caf\xe9\tanother sentence\tentailment\n")
+    assert main(flags(headless_dir, data, tmp_path / "out", "rte", "--max_steps", 1)) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"run_glue.py: error: {data / 'train.tsv'}: not UTF-8 text (byte 0xe9 at line 42); GLUE files are "
+        f"UTF-8: re-download or re-encode it")
+
+
 def test_model_dir_and_device_problems(tmp_path, headless_dir, glue_dir, capsys):
     import paddle
     assert main(flags(tmp_path, glue_dir / "QQP", tmp_path / "o", "QQP")) == 2
@@ -291,6 +302,69 @@ def test_output_dir_of_another_run_is_refused(tmp_path, headless_dir, glue_dir, 
         assert output_dir_problem(settings) == (None if allowed[0] == "--overwrite_output_dir" else
                                                 f"--resume_from_checkpoint: {glue_dir / 'trainer_state.json'} "
                                                 f"not found; pass an OUTPUT/checkpoint-<step> directory")
+
+
+def test_overwrite_output_dir_removes_the_previous_run(tmp_path, headless_dir, glue_dir, caplog):
+    """A 2-step run, then a 1-step run over it: none of the first run's outputs survive beside the
+    second's (a stale checkpoint-2 would be resumed as if it were this run's); unknown files stay."""
+    data = subset_glue_dir(glue_dir / "RTE", tmp_path / "RTE", 16, 8)
+    with_test_file(glue_dir / "RTE", data, "dev.tsv", "test.tsv", 3, rows=4)
+    out = tmp_path / "ow"
+    common = ["--batch_size", 8, "--save_steps", 1, "--logging_steps", 1]
+    assert main(flags(headless_dir, data, out, "rte", *common, "--max_steps", 2, "--do_predict")) == 0
+    assert json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())["global_step"] == 2
+    (out / "visualdl" / "vdlrecords.1000.log").write_bytes(b"an older run's scalars")
+    (out / "notes.txt").write_text("mine")
+    caplog.set_level("INFO")
+    assert main(flags(headless_dir, data, out, "rte", *common, "--max_steps", 1, "--overwrite_output_dir")) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "args.json", "best", "checkpoint-1", "final", "metrics.jsonl", "notes.txt", "trainer_state.json",
+        "training_curves.png", "visualdl"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert trainer_state(out)["global_step"] == 1
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+    new_records = [p.name for p in (out / "visualdl").iterdir()]    # (named by the second: may repeat)
+    assert len(new_records) == 1 and new_records != ["vdlrecords.1000.log"]
+    assert (f"--overwrite_output_dir: removed the previous run's checkpoint-1/, checkpoint-2/, args.json, "
+            f"metrics.jsonl, trainer_state.json, best/, final/, predictions/, visualdl/, training_curves.png "
+            f"from {out}") in caplog.text
+
+
+def test_output_dir_that_cannot_be_written_is_refused_before_the_run(tmp_path, headless_dir, glue_dir):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    run = cli(*flags(headless_dir, glue_dir / "QQP", afile / "sub", "QQP"))
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == (f"run_glue.py: error: --output_dir {afile / 'sub'} cannot be written: {afile} is a "
+                          f"file, not a directory; choose another --output_dir\n")
+
+
+def test_output_dir_on_a_read_only_filesystem_is_refused(tmp_path, headless_dir, glue_dir):
+    """run_glue.py in a private mount namespace where tmp_path/ro is a read-only bind mount."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mount = f"mount --bind {ro} {ro} && mount -o remount,bind,ro {ro}"
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", mount], capture_output=True).returncode:
+        pytest.skip("no private mount namespace here (unshare -m needs CAP_SYS_ADMIN)")
+    command = " ".join(map(shlex.quote, [sys.executable, str(ROOT / "run_glue.py"),
+                                         *flags(headless_dir, glue_dir / "QQP", ro / "out", "QQP")]))
+    run = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", f"{mount} && {command}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == (f"run_glue.py: error: --output_dir {ro / 'out'} cannot be written: {ro} is not "
+                          f"writable (read-only filesystem); choose another --output_dir\n")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a directory without write permission")
+def test_output_dir_without_write_permission_is_refused(tmp_path, headless_dir, glue_dir, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    assert main(flags(headless_dir, glue_dir / "QQP", locked / "a" / "b", "QQP")) == 2
+    assert capsys.readouterr().err == (f"run_glue.py: error: --output_dir {locked / 'a' / 'b'} cannot be "
+                                       f"written: {locked} is not writable (no permission); choose another "
+                                       f"--output_dir\n")
+    assert not (locked / "a").exists()
 
 
 # -- BERT through PaddleNLP ------------------------------------------------------------------------

@@ -113,6 +113,7 @@ def bad_files(tmp_path_factory):
     (root / "empty.jsonl").write_text("", encoding="utf-8")
     (root / "all_bad.tsv").write_text("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
                                       "1\t2\t3\tonly four columns\n4\t5\t6\ta?\tb?\tmaybe\n", encoding="utf-8")
+    (root / "latin1.jsonl").write_bytes(b'{"sentence1": "a?", "sentence2": "b?"}\n{"sentence1": "caf\xe9?"}\n')
     (root / "all_bad.jsonl").write_text('not json\n{"sentence1": "x"}\n[1]\n{"sentence1": 1, "sentence2": "y"}\n',
                                         encoding="utf-8")
     for directory, files in {"hf_only": ("config.json", "model.safetensors", "vocab.txt"), "empty_model": (),
@@ -147,6 +148,14 @@ IN_PROCESS_ERRORS = {
     "empty-data-torch": ("torch", ["--data_path", "{bad}/empty.jsonl"], ["empty.jsonl", "no usable rows"]),
     "all-malformed": ("paddle", ["--data_path", "{bad}/all_bad.jsonl"], ["all_bad.jsonl", "4 malformed"]),
     "all-malformed-tsv": ("paddle", ["--data_path", "{bad}/all_bad.tsv"], ["all_bad.tsv", "2 malformed"]),
+    "not-utf8": ("paddle", ["--data_path", "{bad}/latin1.jsonl"],
+                 ["latin1.jsonl: not UTF-8 text (byte 0xe9 at line 2)", "re-encode"]),
+    # --output_json is written after the whole run: checked before any of it
+    "output-json-under-a-file": ("paddle", ["--output_json", "{bad}/empty.jsonl/r.json"],
+                                 ["--output_json {bad}/empty.jsonl/r.json cannot be written: "
+                                  "{bad}/empty.jsonl is a file, not a directory"]),
+    "output-json-is-a-directory": ("torch", ["--output_json", "{bad}/hf_only"],
+                                   ["--output_json {bad}/hf_only cannot be written: {bad}/hf_only is a directory"]),
     "fp16-on-cpu": ("paddle", ["--precision", "fp16"], ["--precision fp16"]),
     # Paddle's AMP is a no-op on CPU: dygraph "bf16" would silently be fp32 under a bf16 label
     "bf16-dygraph-cpu": ("paddle", ["--precision", "bf16", "--backend", "dygraph"],

@@ -84,6 +84,19 @@ def _kept(parsed: Iterable[Example | None]) -> tuple[list[Example], int]:
     return examples, skipped
 
 
+def _not_utf8_error(path: Path, kind: str) -> ValueError:
+    """The one-line error for a file that does not decode as UTF-8, naming the first bad byte and its
+    line (found in the raw bytes: a text stream's error only knows its position in one buffer)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        where = "an undecodable byte"             # the file changed since it was read
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        where = f"byte 0x{data[err.start]:02x} at line {line}"
+    return ValueError(f"{path}: not UTF-8 text ({where}); {kind} are UTF-8: re-download or re-encode it")
+
+
 def _no_rows_error(path: Path, skipped: int, why: str) -> ValueError:
     return ValueError(f"{path} holds no usable rows ({skipped} malformed rows skipped; {why})")
 
@@ -99,10 +112,13 @@ def read_glue_tsv(path: str | Path, task: str | TaskSpec,
     needed = ", ".join(p.name for p in required_files(spec, path.parent, ("train", "dev")))
     _check_exists(path, f"GLUE {spec.name} needs {needed} in its directory. {GLUE_DATA_FILES}")
     rows = _tsv_rows(path)
-    if fmt.has_header:
-        next(rows, None)
-    parsed = (_row_example(row, fmt, spec, f"{split}-{index}") for index, row in enumerate(rows))
-    examples, skipped = _kept(parsed)
+    try:
+        if fmt.has_header:
+            next(rows, None)
+        parsed = (_row_example(row, fmt, spec, f"{split}-{index}") for index, row in enumerate(rows))
+        examples, skipped = _kept(parsed)
+    except UnicodeDecodeError:
+        raise _not_utf8_error(path, "GLUE files") from None
     if not examples:
         why = f"{spec.name} {split} rows need {fmt.n_columns} tab-separated columns"
         raise _no_rows_error(path, skipped, why)
@@ -163,8 +179,11 @@ def read_pairs(path: str | Path) -> tuple[list[Example], int]:
     path = Path(path)
     _check_exists(path, "pass a GLUE QQP TSV (train/dev/test.tsv) or a JSON-lines file of "
                         '{"sentence1", "sentence2", "label"} objects')
-    reader = _read_jsonl_pairs if _looks_like_jsonl(path) else _read_tsv_pairs
-    examples, skipped = reader(path)
+    try:
+        reader = _read_jsonl_pairs if _looks_like_jsonl(path) else _read_tsv_pairs
+        examples, skipped = reader(path)
+    except UnicodeDecodeError:
+        raise _not_utf8_error(path, "GLUE QQP files and JSON lines") from None
     if not examples:
         raise _no_rows_error(path, skipped, "expected QQP question pairs")
     return examples, skipped

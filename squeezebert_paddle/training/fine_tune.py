@@ -26,7 +26,7 @@ from .models import (load_glue_model, load_glue_tokenizer, load_weights_from, sa
                      switch_to_fused_kernels, unwrap)
 from .optim import build_optimizer, build_scheduler, plan_steps
 from .output_layout import (ARGS_FILE, BEST_DIR, CURVES_FILE, FINAL_DIR, PREDICTIONS_DIR,
-                            TRAINER_STATE_FILE)
+                            TRAINER_STATE_FILE, remove_run_outputs)
 from .processes import Dist, barrier, configure_logging, launched_rank, setup_distributed
 from .settings import RunSettings, default_device, first_problem
 from .state import Run, resume_state
@@ -127,6 +127,11 @@ def build_run(settings: RunSettings, ctx: Dist) -> Run:
     if ctx.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         clean_interrupted_writes(output_dir)
+        if settings.overwrite_output_dir and resume is None:
+            removed = remove_run_outputs(output_dir)
+            if removed:
+                logger.info("--overwrite_output_dir: removed the previous run's %s from %s",
+                            ", ".join(removed), output_dir)
         atomic_write_json(output_dir / ARGS_FILE, resolved_settings(settings, run, data_dir))
     return run
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..fileio import remove_atomically
+
 ARGS_FILE = "args.json"
 METRICS_FILE = "metrics.jsonl"
 VISUALDL_DIR = "visualdl"
@@ -35,6 +37,9 @@ BEST_DIR = "best"
 FINAL_DIR = "final"
 EVAL_RESULTS_FILE = "eval_results.json"
 PREDICTIONS_DIR = "predictions"
+# Beside the checkpoints, everything above that sits directly in the output directory.
+RUN_OUTPUT_NAMES = (ARGS_FILE, METRICS_FILE, TRAINER_STATE_FILE, BEST_DIR, FINAL_DIR, PREDICTIONS_DIR,
+                    VISUALDL_DIR, CURVES_FILE)
 
 
 def checkpoint_dir(output_dir: Path, step: int) -> Path:
@@ -52,8 +57,17 @@ def run_outputs(output_dir: Path) -> list[str]:
     if not output_dir.is_dir():
         return []
     found = [p.name + "/" for p in checkpoint_dirs(output_dir)]
-    for name in (ARGS_FILE, METRICS_FILE, BEST_DIR, FINAL_DIR):
+    for name in RUN_OUTPUT_NAMES:
         path = output_dir / name
         if path.exists():
             found.append(name + "/" if path.is_dir() else name)
+    return found
+
+
+def remove_run_outputs(output_dir: Path) -> list[str]:
+    """Remove what a previous run left in `output_dir` (`run_outputs`; files it does not name stay);
+    returns their names."""
+    found = run_outputs(output_dir)
+    for name in found:
+        remove_atomically(output_dir / name.rstrip("/"))
     return found

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE
 from ..data import TaskSpec, get_task, locate_glue_data, missing_data_message
+from ..fileio import unwritable_reason
 from ..tokenizer import VOCAB_FILE
 from .output_layout import TRAINER_STATE_FILE, run_outputs
 
@@ -114,11 +115,15 @@ def model_dir_problem(s: RunSettings) -> str | None:
 
 
 def output_dir_problem(s: RunSettings) -> str | None:
-    """A file in the way, a resume point that is not a checkpoint, or the outputs of another run
-    that this one would overwrite (refused unless --overwrite_output_dir)."""
+    """A file in the way, a directory that cannot be written, a resume point that is not a checkpoint,
+    or the outputs of another run that this one would overwrite (refused unless --overwrite_output_dir,
+    which removes them when the run starts)."""
     output = Path(s.output_dir)
     if output.exists() and not output.is_dir():
         return f"--output_dir {output} is a file"
+    blocked = unwritable_reason(output)
+    if blocked:
+        return f"--output_dir {output} cannot be written: {blocked}; choose another --output_dir"
     if s.resume_from_checkpoint:
         state = Path(s.resume_from_checkpoint) / TRAINER_STATE_FILE
         if not state.is_file():
