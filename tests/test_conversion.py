@@ -349,7 +349,9 @@ def test_output_dir_writes_elsewhere_and_loads(demo_hf, demo_converted, tmp_path
     proc = run_script("convert_torch_to_paddle.py", "--model_dir", src, "--output_dir", out)
     assert proc.returncode == 0, proc.stderr
     assert {p.name: p.stat().st_mtime_ns for p in src.iterdir()} == before
-    assert sorted(p.name for p in out.iterdir()) == ["model_config.json", "model_state.pdparams", "vocab.txt"]
+    # (a demo source: its random-weights marker goes along)
+    assert sorted(p.name for p in out.iterdir()) == ["RANDOM_WEIGHTS.txt", "model_config.json", "model_state.pdparams",
+                                                     "vocab.txt"]
     fresh = read_pdparams(out / "model_state.pdparams")
     in_place = read_pdparams(demo_converted["squeezebert-mnli"] / "model_state.pdparams")
     assert fresh.keys() == in_place.keys()
