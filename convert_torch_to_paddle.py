@@ -38,7 +38,7 @@ def parse_args(argv=None):
                    help="download the released checkpoints from the Hugging Face hub first (needs network)")
     p.add_argument("--demo", action="store_true",
                    help="write RANDOM-weight checkpoints at the released configurations into --models_root")
-    p.add_argument("--vocab", type=Path, default=Path(os.environ.get("SQUEEZEBERT_VOCAB", DEFAULT_VOCAB)),
+    p.add_argument("--vocab", type=Path, default=Path(os.environ.get("SQUEEZEBERT_VOCAB") or DEFAULT_VOCAB),
                    help="uncased WordPiece vocab.txt for --demo (default: $SQUEEZEBERT_VOCAB, else the "
                         "one shipped in squeezebert_paddle/assets)")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")

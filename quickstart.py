@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from squeezebert_paddle import assets
+from squeezebert_paddle.checkpoint import is_hf_checkpoint
 from squeezebert_paddle.configuration import RELEASED_CONFIGS
 from squeezebert_paddle.demo import is_demo
 from squeezebert_paddle.fileio import atomic_write_json
@@ -36,7 +36,6 @@ from squeezebert_paddle.qqp_benchmark import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parent
 CLASSIFIER, HEADLESS = "squeezebert-mnli", "squeezebert-mnli-headless"
-HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 class StepFailed(Exception):
@@ -104,7 +103,7 @@ def claim_output_dir(out: Path):
 
 
 def has_checkpoints(root: Path) -> bool:
-    return all(any((root / name / w).is_file() for w in HF_WEIGHTS) for name in RELEASED_CONFIGS)
+    return all(is_hf_checkpoint(root / name) for name in RELEASED_CONFIGS)
 
 
 def hub_reachable() -> str | None:
@@ -147,14 +146,10 @@ def check_parity(root: Path, out: Path, logs: Path) -> dict:
     return json.loads(report.read_text(encoding="utf-8"))
 
 
-def qqp_data() -> Path:
-    real = ROOT / "data" / "QQP" / "dev.tsv"
-    return real if real.is_file() else assets.SAMPLE_QQP_DEV
-
-
 def time_qqp(args, model: Path, out: Path, logs: Path) -> dict:
     """Step 3: the same QQP pairs through torch fp32 and Paddle fp32 (and bf16); returns the reports."""
-    common = ["--model_path", model, "--data_path", qqp_data(), "--limit", args.pairs, "--no_progress"]
+    # No --data_path: the scripts' own default (data/QQP/dev.tsv, glue_data/QQP/dev.tsv, else the sample)
+    common = ["--model_path", model, "--limit", args.pairs, "--no_progress"]
     if args.threads:
         common += ["--threads", args.threads]
     runs = [("torch-fp32", "run_qqp_torch.py", []), ("paddle-fp32", "run_qqp_paddle.py", [])]
@@ -170,15 +165,11 @@ def time_qqp(args, model: Path, out: Path, logs: Path) -> dict:
     return reports
 
 
-def glue_dir() -> Path:
-    real = ROOT / "glue_data" / "QQP"
-    return real if (real / "train.tsv").is_file() else assets.SAMPLE_GLUE_DIR / "QQP"
-
-
 def fine_tune(args, model: Path, out: Path, logs: Path) -> dict:
     """Step 4: a short QQP fine-tuning run of the headless checkpoint; returns the last dev evaluation."""
     steps = args.train_steps
-    flags = ["--task_name", "QQP", "--model_name_or_path", model, "--data_dir", glue_dir(),
+    # No --data_dir: run_glue's own default (glue_data/QQP, else the shipped sample)
+    flags = ["--task_name", "QQP", "--model_name_or_path", model,
              "--output_dir", out, "--overwrite_output_dir", "--device", "cpu", "--batch_size", 16,
              "--learning_rate", 4e-5, "--max_steps", steps, "--save_steps", steps, "--eval_steps", steps,
              "--logging_steps", max(1, steps // 5), "--seed", 5]
@@ -199,9 +190,12 @@ def summary_rows(weights: Path, parity: dict, qqp: dict, dev: dict, out: Path) -
     demo = is_demo(weights / CLASSIFIER)
     worst = max(d["max_abs_diff"] for m in parity["models"] for d in m["diffs"].values())
     torch_rate = qqp["torch-fp32"]["examples_per_second"]
+    glue_data = json.loads((out / "glue_qqp" / "args.json").read_text(encoding="utf-8"))["data_dir"]
     rows = [("weights", f"{'RANDOM demo' if demo else 'released'} checkpoints in {weights}"),
             ("parity (Paddle vs PyTorch)", f"{parity['passed']} of {len(parity['models'])} models within "
-                                          f"{parity['tolerance']:g}; largest max |diff| {worst:.2e}")]
+                                          f"{parity['tolerance']:g}; largest max |diff| {worst:.2e}"),
+            ("data", f"{qqp['torch-fp32']['examples']} QQP pairs from {qqp['torch-fp32']['data_path']}; "
+                     f"fine-tuning on {glue_data}")]
     for row, report in qqp.items():
         rate = report["examples_per_second"]
         note = "" if row == "torch-fp32" else (

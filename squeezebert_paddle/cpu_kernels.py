@@ -24,7 +24,6 @@ import io
 import logging
 import os
 import platform
-import shutil
 import sys
 import sysconfig
 import tempfile
@@ -33,6 +32,8 @@ import warnings
 from pathlib import Path
 
 import paddle
+
+from .fileio import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +99,7 @@ def _build(directory: Path):
     from paddle.utils.cpp_extension import load as build
     source = directory / SOURCE.name
     if not source.is_file():    # the key hashes the source: an existing copy is the same text
-        tmp = source.with_suffix(".tmp")
-        shutil.copyfile(SOURCE, tmp)
-        os.replace(tmp, source)
+        atomic_write_bytes(source, SOURCE.read_bytes())
     library = directory / NAME / f"{NAME}.so"
     before = library.stat().st_mtime_ns if library.exists() else None
     output: list[str] = []

@@ -41,16 +41,13 @@ def applies(model, attention_mask, output_attentions: bool) -> bool:
             and cpu_kernels.usable(model.embeddings.word_embeddings.weight))
 
 
-def encode(model, input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states):
-    """ids [B, L] -> (sequence output [B, L, H], hidden states [B, L, H] per layer input and at the end
-    when asked for, else [])."""
+def encode(model, input_ids, attention_bias, token_type_ids, position_ids, output_hidden_states):
+    """ids [B, L], additive attention_bias [B|1, 1, 1, L|1] (modeling.extended_attention_mask) ->
+    (sequence output [B, L, H], hidden states [B, L, H] per layer input and at the end when asked for,
+    else [])."""
     batch, length = input_ids.shape
     x = embed(model.embeddings, input_ids, token_type_ids, position_ids)              # [N, H]
-    if attention_mask is None:
-        mask_bias = paddle.zeros([batch, length], dtype=x.dtype)
-    else:           # additive, as modeling.extended_attention_mask: the dtype's lowest value where masked
-        keep = attention_mask.astype(x.dtype)
-        mask_bias = (1.0 - keep) * paddle.finfo(x.dtype).min
+    mask_bias = paddle.broadcast_to(attention_bias.reshape([attention_bias.shape[0], -1]), [batch, length])
     hidden = []
     for layer in model.encoder.layers:
         if output_hidden_states:

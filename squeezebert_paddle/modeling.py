@@ -302,16 +302,17 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
         Returns (sequence_output, pooled_output), followed by the per-layer hidden states [B, L, H]
         and/or attention scores [B, nh, L, L] when asked for.
         """
+        dtype = self.embeddings.word_embeddings.weight.dtype
+        if attention_mask is None:
+            bias = paddle.zeros([1, 1, 1, 1], dtype=dtype)
+        else:
+            bias = extended_attention_mask(attention_mask, dtype)
         if self.fused_cpu_kernels and fused_cpu_encoder.applies(self, attention_mask, output_attentions):
             sequence_output, hidden = fused_cpu_encoder.encode(
-                self, input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
+                self, input_ids, bias, token_type_ids, position_ids, output_hidden_states)
             scores = []
         else:
             embedding_output = self.embeddings(input_ids, token_type_ids, position_ids)
-            if attention_mask is None:
-                bias = paddle.zeros([1, 1, 1, 1], dtype=embedding_output.dtype)
-            else:
-                bias = extended_attention_mask(attention_mask, embedding_output.dtype)
             sequence_output, hidden, scores = self.encoder(
                 embedding_output, bias, output_attentions, output_hidden_states)
         outputs = (sequence_output, self.pooler(sequence_output))

@@ -47,7 +47,7 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
     p.add_argument("--random_init", action="store_true",
                    help="random weights at the squeezebert-uncased / bert-base-uncased configuration, "
                         "for timing without weights (2-label classifier head)")
-    p.add_argument("--vocab", type=Path, default=Path(os.environ.get("SQUEEZEBERT_VOCAB", DEFAULT_VOCAB)),
+    p.add_argument("--vocab", type=Path, default=Path(os.environ.get("SQUEEZEBERT_VOCAB") or DEFAULT_VOCAB),
                    help="vocab.txt when the model directory has none (e.g. with --random_init); default: "
                         "$SQUEEZEBERT_VOCAB, else the uncased vocab shipped in squeezebert_paddle/assets")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from squeezebert_paddle.assets import SAMPLE_GLUE_DIR, VOCAB_FILE  # noqa: E402
 
-SHARED_DATA = Path(os.environ.get("SQUEEZEBERT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("SQUEEZEBERT_SHARED_DATA") or ROOT.parent / "shared" / "data")   # empty = unset
 MISSING_DATA = "needs the real test data"       # starts every skip reason counted in the summary line
 
 

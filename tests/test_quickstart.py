@@ -33,6 +33,9 @@ def test_quickstart_runs_every_step_and_reports_them(quick_run):
     summary = report["summary"]
     assert summary["parity (Paddle vs PyTorch)"].startswith("3 of 3 models within 1e-05")
     assert summary["weights"] == f"RANDOM demo checkpoints in {models}"
+    if not (quickstart.ROOT / "data" / "QQP").exists() and not (quickstart.ROOT / "glue_data" / "QQP").exists():
+        from squeezebert_paddle.assets import SAMPLE_GLUE_DIR, SAMPLE_QQP_DEV
+        assert summary["data"] == f"24 QQP pairs from {SAMPLE_QQP_DEV}; fine-tuning on {SAMPLE_GLUE_DIR / 'QQP'}"
     # every timing row comes from its script's own report, on the same 24 pairs
     rows = [r for r in ("torch-fp32", "paddle-fp32", "paddle-bf16") if f"QQP {r}" in summary]
     assert rows[:2] == ["torch-fp32", "paddle-fp32"]
