@@ -15,7 +15,6 @@ import shutil
 import sys
 import tempfile
 import warnings
-from pathlib import Path
 
 from squeezebert_paddle import qqp_benchmark as qb
 

@@ -7,7 +7,6 @@ A Paddle model directory uses PaddleNLP's file names, so PaddleNLP loads it too:
 """
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import pickle
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .configuration import SqueezeBertConfig
+from .errors import ExpectedError
 from .fileio import atomic_write_bytes
 
 logger = logging.getLogger("squeezebert_paddle")
@@ -29,7 +29,7 @@ HOW_TO_GET = ("convert a Hugging Face checkpoint with `python convert_torch_to_p
               "`python convert_torch_to_paddle.py --demo`)")
 
 
-class CheckpointError(Exception):
+class CheckpointError(ExpectedError):
     """A model directory or weights file that cannot be used; the message says what to do."""
 
 

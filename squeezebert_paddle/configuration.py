@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ExpectedError
+
 # Activations `transformers` accepts for SqueezeBERT that carry no learnable parameters.
 # ("prelu" and "xielu" do; a checkpoint using them would need extra weights we do not map.)
 SUPPORTED_ACTIVATIONS = (
@@ -28,7 +30,7 @@ ARCHITECTURES = ("SqueezeBertModel", "SqueezeBertForSequenceClassification",
                  "SqueezeBertForMultipleChoice", "SqueezeBertForMaskedLM")
 
 
-class ConfigError(ValueError):
+class ConfigError(ExpectedError, ValueError):
     """A configuration that cannot describe a working SqueezeBERT."""
 
 

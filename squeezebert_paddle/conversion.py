@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_pdparams
+from .errors import ExpectedError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .configuration import ARCHITECTURES, ConfigError, SqueezeBertConfig
 from .demo import MARKER_FILE
@@ -46,7 +47,7 @@ TIED_TO = {"cls.predictions.decoder.weight": "embeddings.word_embeddings.weight"
            "cls.predictions.decoder.bias": "cls.predictions.bias"}
 
 
-class ConversionError(Exception):
+class ConversionError(ExpectedError):
     """A checkpoint that cannot be converted; the message lists every problem found."""
 
 

@@ -23,6 +23,7 @@ from .data import Batch, encode_examples, make_batches, read_pairs, restore_orde
 from .checkpoint import (CONFIG_FILE, GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES, CheckpointError,
                          is_hf_checkpoint, require_model_dir)
 from .demo import MNLI_LABELS, model_line
+from .errors import ExpectedError
 from .fileio import atomic_write_json, unwritable_file_reason
 from .timing import classification_report, peak_memory_mb, summarize, time_batches
 
@@ -34,8 +35,9 @@ CPU_DEFAULT_LIMIT = 1000
 MNLI_LABEL_NAMES = sorted(MNLI_LABELS.values())
 
 
-class UsageError(Exception):
+class UsageError(ExpectedError):
     """Bad flags or inputs: printed as one line, exit code 2."""
+    exit_code = 2
 
 
 def build_parser(framework: str) -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..assets import SAMPLE_GLUE_DIR
+from ..errors import ExpectedError
 
 GLUE_DATA_FILES = (
     "GLUE data layout (as written by GLUE's download script): one directory per task holding "
@@ -20,7 +21,7 @@ SPLITS = ("train", "dev", "test")
 DEFAULT_GLUE_ROOT = Path("glue_data")          # where run_glue.py looks first: glue_data/<TASK>
 
 
-class GlueDataError(Exception):
+class GlueDataError(ExpectedError):
     """GLUE files that are missing, unreadable or cannot be fetched; the message says what to do."""
 
 
