@@ -127,7 +127,11 @@ class SqueezeBertTokenizer:
     def build_inputs(self, ids_a: list[int], ids_b: list[int] | None,
                      max_seq_len: int | None) -> tuple[list[int], list[int]]:
         if max_seq_len is not None:
-            ids_a, ids_b = truncate_longest_first(ids_a, ids_b, max_seq_len - (2 if ids_b is None else 3))
+            pair = ids_b is not None
+            if max_seq_len < min_sequence_length(pair):
+                raise ValueError(f"max_seq_len {max_seq_len} leaves no room for text: "
+                                 f"{sequence_length_rule(pair)}")
+            ids_a, ids_b = truncate_longest_first(ids_a, ids_b, max_seq_len - special_token_count(pair))
         ids = [self.cls_token_id, *ids_a, self.sep_token_id]
         types = [0] * len(ids)
         if ids_b is not None:
@@ -172,11 +176,36 @@ class SqueezeBertTokenizer:
         return " ".join(tokens).replace(" ##", "")
 
 
+def special_token_count(pair: bool) -> int:
+    """[CLS] a [SEP] (b [SEP]): the tokens a sequence holds besides its text."""
+    return 3 if pair else 2
+
+
+def min_sequence_length(pair: bool) -> int:
+    """The shortest max_seq_len that keeps any text: the special tokens plus one word piece."""
+    return special_token_count(pair) + 1
+
+
+def sequence_length_range(pair: bool, max_position_embeddings: int) -> tuple[int, int]:
+    """(lowest, highest) sequence length a model with `max_position_embeddings` positions can take
+    for single sentences or pairs; lowest > highest when none fits."""
+    return min_sequence_length(pair), max_position_embeddings
+
+
+def sequence_length_rule(pair: bool) -> str:
+    """Why the lower bound is what it is, for error messages."""
+    if pair:
+        return "[CLS] a [SEP] b [SEP] needs 3 special tokens and at least 1 word piece, so at least 4"
+    return "[CLS] text [SEP] needs 2 special tokens and at least 1 word piece, so at least 3"
+
+
 def truncate_longest_first(ids_a: list[int], ids_b: list[int] | None, budget: int):
-    """Shorten the pair to `budget` word pieces, always trimming the currently longer side
+    """Shorten the pair to `budget` >= 0 word pieces, always trimming the currently longer side
     (the second on ties), like HF's "longest_first" strategy."""
+    if budget < 0:
+        raise ValueError(f"a truncation budget of {budget} word pieces is negative")
     if ids_b is None:
-        return ids_a[:max(budget, 0)], None
+        return ids_a[:budget], None
     excess = len(ids_a) + len(ids_b) - budget
     if excess <= 0:
         return ids_a, ids_b
