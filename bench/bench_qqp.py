@@ -5,7 +5,9 @@ against BERT-base, on the same pairs, batches and weights, in one run. Prints a 
     python bench/bench_qqp.py --full                           # + whole-file passes, sorted by length
     python bench/bench_qqp.py --rows paddle-inference-fp32,torch-eager-fp32 --limit 200
 
-Every row is a separate process of run_qqp_paddle.py / run_qqp_torch.py (one framework per process);
+Every row is a separate process of run_qqp_paddle.py / run_qqp_torch.py / bench/run_qqp_onnx.py (one
+framework per process; the ONNX Runtime and OpenVINO rows run Hugging Face's ONNX export of the same
+checkpoint, and are skipped with the reason when their package is missing);
 the rows run round-robin `--repeats` times (default 3) and each reports its median run, so a slow
 drift of a shared machine cannot favour one row.
 SqueezeBERT rows load the same converted checkpoint (--model_dir, default models/squeezebert-mnli,
@@ -32,6 +34,7 @@ from squeezebert_paddle import qqp_benchmark  # noqa: E402
 from squeezebert_paddle.assets import SAMPLE_QQP_DEV as SAMPLE  # noqa: E402
 from squeezebert_paddle.checkpoint import (GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES,  # noqa: E402
                                            CheckpointError, is_hf_checkpoint, require_model_dir)
+from run_qqp_onnx import missing_runtime  # noqa: E402  (bench/ is this script's directory)
 
 DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs.jsonl"     # on the developers' machines only
 
@@ -46,15 +49,25 @@ ROWS = {
     "bert-torch-eager-fp32": ("torch", "bert", []),
     "bert-paddle-inference-fp32": ("paddle", "bert", []),
     "bert-paddle-inference-bf16": ("paddle", "bert", ["--precision", "bf16"]),
+    # peers: Hugging Face's ONNX export of the same checkpoint (bench/run_qqp_onnx.py)
+    "onnxruntime-fp32": ("onnx", "squeezebert", ["--runtime", "onnxruntime"]),
+    "openvino-fp32": ("onnx", "squeezebert", ["--runtime", "openvino"]),
+    "openvino-bf16": ("onnx", "squeezebert", ["--runtime", "openvino", "--precision", "bf16"]),
 }
+SCRIPTS = {"torch": ROOT / "run_qqp_torch.py", "paddle": ROOT / "run_qqp_paddle.py",
+           "onnx": ROOT / "bench" / "run_qqp_onnx.py"}
 DEFAULT_ROWS = [r for r in ROWS if r not in ("torch-compile-fp32", "bert-torch-eager-fp32")]
 BASELINE = "torch-eager-fp32"
 
 
 def run_row(name: str, args) -> dict:
     script, model, extra = ROWS[name]
+    if script == "onnx":
+        skipped = missing_runtime(extra[1])
+        if skipped:
+            return {"skipped": skipped}
     out = Path(tempfile.mkdtemp(prefix="bench_qqp_")) / f"{name}.json"
-    cmd = [sys.executable, str(ROOT / f"run_qqp_{script}.py"), "--data_path", str(args.data_path),
+    cmd = [sys.executable, str(SCRIPTS[script]), "--data_path", str(args.data_path),
            "--batch_size", str(args.batch_size), "--max_seq_len", str(args.max_seq_len),
            "--threads", str(args.threads), "--device", args.device, "--output_json", str(out),
            "--no_progress", "--model_type", model, "--vocab", str(args.vocab), *extra]
@@ -79,7 +92,7 @@ def run_rounds(rows: list[str], args) -> dict:
             runs[name].append(run_row(name, args))
     results = {}
     for name, rs in runs.items():
-        good = sorted((r for r in rs if "error" not in r), key=lambda r: r["examples_per_second"])
+        good = sorted((r for r in rs if "error" not in r and "skipped" not in r), key=lambda r: r["examples_per_second"])
         if not good:
             results[name] = rs[0]
             continue
@@ -108,8 +121,9 @@ def table(results: dict, peaks: dict) -> str:
              "GFLOP/s (padded work) | GFLOP/s executed | % of peak | predictions identical to torch fp32 |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        if "error" in r:
-            lines.append(f"| {name} | failed: {r['error']} | | | | | | | | | |")
+        if "error" in r or "skipped" in r:
+            why = f"failed: {r['error']}" if "error" in r else f"skipped: {r['skipped']}"
+            lines.append(f"| {name} | {why} | | | | | | | | | |")
             continue
         ratio = r["examples_per_second"] / base["examples_per_second"] if "examples_per_second" in base else float("nan")
         lo, hi = r.get("spread", [r["examples_per_second"]] * 2)
@@ -128,6 +142,8 @@ def ratio_lines(results: dict) -> list[str]:
         return results.get(name, {}).get("examples_per_second")
     pairs = [("paddle-inference-fp32", "torch-eager-fp32"), ("paddle-inference-bf16", "torch-eager-fp32"),
              ("paddle-inference-bf16", "torch-autocast-bf16"),
+             ("paddle-inference-fp32", "onnxruntime-fp32"), ("paddle-inference-fp32", "openvino-fp32"),
+             ("paddle-inference-bf16", "openvino-bf16"),
              ("paddle-inference-fp32", "bert-paddle-inference-fp32"),
              ("paddle-inference-bf16", "bert-paddle-inference-bf16")]
     return [f"- {a} / {b}: {eps(a) / eps(b):.2f}x" for a, b in pairs if eps(a) and eps(b)]
@@ -175,9 +191,9 @@ def input_problem(args, rows: list[str]) -> str | None:
             require_model_dir(args.model_dir)
         except CheckpointError as err:
             return f"--model_dir: {err}"
-    if "torch" in frameworks and not is_hf_checkpoint(args.model_dir):
+    if frameworks & {"torch", "onnx"} and not is_hf_checkpoint(args.model_dir):
         return (f"--model_dir {args.model_dir} lacks the Hugging Face files ({HF_CONFIG_FILE}, "
-                f"{' or '.join(HF_WEIGHTS_FILES)}) that the PyTorch rows load: {GET_CHECKPOINTS}")
+                f"{' or '.join(HF_WEIGHTS_FILES)}) that the PyTorch and ONNX rows load: {GET_CHECKPOINTS}")
     bert_rows = any(ROWS[r][1] == "bert" for r in rows)
     if (bert_rows or not (args.model_dir / "vocab.txt").is_file()) and not args.vocab.is_file():
         return f"--vocab {args.vocab}: not found; pass the uncased WordPiece vocab.txt"
