@@ -183,24 +183,69 @@ def test_read_pairs_tsv_detection_and_errors(tmp_path):
         read_pairs(tmp_path / "other.tsv")
 
 
-def test_files_that_are_not_utf8_are_one_line_naming_the_line(tmp_path):
-    """A 0xff byte on line 402 of a TSV (past the text stream's first buffer) and on line 2 of JSON
-    lines: a ValueError naming the file, the byte and its line, not the codec's buffer position."""
+def test_rows_that_are_not_utf8_are_skipped_counted_and_named(tmp_path):
+    """A Latin-1 row on line 402 of a TSV (past any text stream's first buffer) and on line 2 of JSON
+    lines costs that row only: skipped, counted, and named by line and byte; the rest is read."""
     rows = ["id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"]
     rows += [f"{i}\t{i}\t{i + 1}\tquestion number {i}?\tanother one?\t0" for i in range(400)]
     tsv = tmp_path / "train.tsv"
-    tsv.write_bytes(("\n".join(rows) + "\n").encode() + b"400\t1\t2\tcaf\xe9 \xff?\tb?\t1\n")
-    expected = rf"^{re.escape(str(tsv))}: not UTF-8 text \(byte 0xe9 at line 402\); GLUE files are UTF-8: re-download or re-encode it$"
-    with pytest.raises(ValueError, match=expected):
-        read_glue_tsv(tsv, "qqp", "train")
-    with pytest.raises(ValueError, match=expected.replace("GLUE files", "GLUE QQP files and JSON lines")):
-        read_pairs(tsv)
+    tsv.write_bytes(("\n".join(rows) + "\n").encode() + b"400\t1\t2\tcaf\xe9 \xff?\tb?\t1\n"
+                    + b"401\t1\t2\tlast one?\tyes\t1\n")
+    for examples, skipped in (read_glue_tsv(tsv, "qqp", "train"), read_pairs(tsv)):
+        assert (len(examples), skipped) == (401, 1)
+        assert skipped.rows == [(402, "not UTF-8 (byte 0xe9 at column 12)")]
+        assert examples[-1].text_a == "last one?" and examples[-2].text_a == "question number 399?"
     for name in ("pairs.jsonl", "pairs.txt"):                  # .txt: sniffed by its first line
         jsonl = tmp_path / name
-        jsonl.write_bytes(b'{"sentence1": "a?", "sentence2": "b?"}\n{"sentence1": "\xff"}\n')
-        with pytest.raises(ValueError, match=rf"^{re.escape(str(jsonl))}: not UTF-8 text \(byte 0xff at line 2\); GLUE QQP "
-                                             r"files and JSON lines are UTF-8: re-download or re-encode it$"):
-            read_pairs(jsonl)
+        jsonl.write_bytes(b'{"sentence1": "a?", "sentence2": "b?"}\n{"sentence1": "\xff"}\n'
+                          b'{"sentence1": "c?", "sentence2": "d?"}\n')
+        examples, skipped = read_pairs(jsonl)
+        assert [e.text_a for e in examples] == ["a?", "c?"]
+        assert skipped.describe() == "line 2: not UTF-8 (byte 0xff at column 16)"
+
+
+def test_a_file_with_no_utf8_row_is_one_line_naming_file_and_lines(tmp_path):
+    latin1 = tmp_path / "dev.tsv"
+    latin1.write_bytes("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n".encode()
+                       + b"1\t1\t2\tcaf\xe9?\tb?\t1\n2\t1\t2\tna\xefve?\tb?\t0\n")
+    with pytest.raises(GlueDataError) as err:
+        read_glue_tsv(latin1, "qqp", "dev")
+    assert str(err.value) == (
+        f"{latin1} holds no usable rows (2 malformed rows skipped; line 2: not UTF-8 (byte 0xe9 at column "
+        f"10); line 3: not UTF-8 (byte 0xef at column 9)); no line is UTF-8 text; GLUE files and JSON "
+        f"lines are UTF-8: re-download or re-encode it")
+
+
+STSB_HEAD = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
+STSB_ROW = "0\tg\tf\t2012\t0\tnone\tnone\tA man.\tA woman.\t{}"
+
+
+def test_stsb_scores_outside_0_to_5_are_skipped_with_their_line(tmp_path):
+    path = _write(tmp_path / "dev.tsv", [STSB_HEAD] + [STSB_ROW.format(s) for s in
+                                                       ("0", "5.0", "5.2", "-0.5", "inf", "2.5", "1e3")])
+    examples, skipped = read_glue_tsv(path, "sts-b", "dev")
+    assert [e.label for e in examples] == [0.0, 5.0, 2.5]
+    assert skipped.rows == [(4, "score 5.2 is outside [0, 5]"), (5, "score -0.5 is outside [0, 5]"),
+                            (6, "score inf is outside [0, 5]"), (8, "score 1e3 is outside [0, 5]")]
+
+
+def test_stsb_file_whose_scores_are_all_nan_says_so(tmp_path):
+    path = _write(tmp_path / "dev.tsv", [STSB_HEAD] + [STSB_ROW.format("nan")] * 5)
+    with pytest.raises(GlueDataError) as err:
+        read_glue_tsv(path, "sts-b", "dev")
+    assert str(err.value) == (
+        f"{path} holds no usable rows (5 malformed rows skipped; line 2: score is nan; line 3: score is nan; "
+        f"line 4: score is nan; and 2 more); every score is nan: the file has no gold scores; use a file "
+        f"with STS-B's 0-5 scores")
+
+
+def test_classification_labels_outside_the_task_set_are_named(tmp_path):
+    rows = ["index\tsentence1\tsentence2\tlabel", "0\tA.\tB.\tentailment", "1\tA.\tB.\tneutral",
+            "2\tA.\tB.\t0", "3\tA.\tB.\tnot_entailment"]
+    examples, skipped = read_glue_tsv(_write(tmp_path / "train.tsv", rows), "rte", "train")
+    assert [e.label for e in examples] == ["entailment", "not_entailment"]
+    assert skipped.describe() == ("line 3: label 'neutral' is not one of entailment, not_entailment; "
+                                  "line 4: label '0' is not one of entailment, not_entailment")
 
 
 class FakeTokenizer:

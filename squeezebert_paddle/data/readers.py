@@ -1,19 +1,22 @@
 """Readers of GLUE TSV files and of QQP pairs (GLUE QQP TSV or JSON lines).
 
 Framework-free (standard library and numpy). Readers never drop a row silently: every malformed row
-is skipped and counted, and the count is returned beside the examples so callers can report it.
+(wrong column count, a label outside the task's set or range, text that is not UTF-8, bad JSON) is
+skipped and counted, and the count is returned beside the examples, with each skipped row's line and
+reason (`SkippedRows`), so callers can report it. Each line is decoded on its own, so one bad byte
+costs one row. A file with no usable row is a `GlueDataError` naming the file, lines and reasons.
 """
 from __future__ import annotations
 
-import csv
+import codecs
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
-
-from .tasks import GLUE_DATA_FILES, GLUE_TASKS, SplitFormat, TaskSpec, get_task, required_files
+from .tasks import (GLUE_DATA_FILES, GLUE_TASKS, GlueDataError, SplitFormat, TaskSpec, get_task,
+                    required_files)
 
 
 @dataclass
@@ -24,86 +27,115 @@ class Example:
     label: str | float | None = None  # str for classification, float for STS-B, None unlabelled
 
 
+STSB_RANGE = (0.0, 5.0)             # STS-B similarity scores
+
+
+class SkippedRows(int):
+    """The number of rows a reader skipped (an int, as before), with `.rows`: (line number, reason)
+    of each, in file order."""
+
+    rows: list[tuple[int, str]]
+
+    def __new__(cls, rows: Iterable[tuple[int, str]] = ()):
+        rows = list(rows)
+        count = super().__new__(cls, len(rows))
+        count.rows = rows
+        return count
+
+    def describe(self, limit: int = 3) -> str:
+        """'line 42: not UTF-8 (byte 0xe9 at column 17); line 50: ... and 3 more'."""
+        shown = "; ".join(f"line {line}: {reason}" for line, reason in self.rows[:limit])
+        more = len(self.rows) - limit
+        return shown + (f"; and {more} more" if more > 0 else "")
+
+
+class RowError(Exception):
+    """Why one row is not an example (becomes a SkippedRows entry)."""
+
+
 def _check_exists(path: Path, hint: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; {hint}")
 
 
-def _tsv_rows(path: Path) -> Iterator[list[str] | None]:
-    """Yield the rows of a GLUE TSV; None for a line the csv module cannot parse."""
-    # utf-8-sig drops MRPC's BOM; QUOTE_NONE because GLUE text has unbalanced quote characters.
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        while True:
+def _lines(path: Path) -> Iterator[tuple[int, str | RowError]]:
+    """(line number, text) of each non-blank line, the text decoded on its own (a RowError when it
+    is not UTF-8). Lines end at \n only (a stray \r or form feed inside GLUE text stays text)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            raw = raw.rstrip(b"\n")
+            raw = raw[:-1] if raw.endswith(b"\r") else raw
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):     # MRPC's files start with one
+                raw = raw[len(codecs.BOM_UTF8):]
+            if not raw:
+                continue                                            # blank lines are not rows
             try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error:
-                yield None
-                continue
-            if row:  # blank lines are not rows
-                yield row
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                yield number, RowError(f"not UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})")
 
 
-def _parse_label(raw: str, spec: TaskSpec) -> str | float | None:
-    """Label of one row, or None when it is missing or invalid."""
+def _tsv_rows(path: Path) -> Iterator[tuple[int, list[str] | RowError]]:
+    """(line number, tab-separated fields) of each row of a GLUE TSV (GLUE's text is not quoted)."""
+    for number, text in _lines(path):
+        yield number, text if isinstance(text, RowError) else text.split("\t")
+
+
+def _parse_label(raw: str, spec: TaskSpec) -> str | float:
+    """Label of one row; RowError when it is missing or outside the task's labels or range."""
     raw = raw.strip()
     if not raw:
-        return None
+        raise RowError("no label")
     if spec.label_list is not None:
-        return raw if raw in spec.label_list else None
+        if raw not in spec.label_list:
+            raise RowError(f"label {raw[:20]!r} is not one of {', '.join(spec.label_list)}")
+        return raw
     try:
         value = float(raw)
     except ValueError:
-        return None
-    return value if np.isfinite(value) else None
+        raise RowError(f"score {raw[:20]!r} is not a number") from None
+    low, high = STSB_RANGE
+    if math.isnan(value):
+        raise RowError("score is nan")
+    if not low <= value <= high:
+        raise RowError(f"score {raw[:20]} is outside [{low:g}, {high:g}]")
+    return value
 
 
-def _row_example(row: list[str] | None, fmt: SplitFormat, spec: TaskSpec,
-                 guid: str) -> Example | None:
-    if row is None or len(row) != fmt.n_columns:
-        return None
-    label = None
-    if fmt.label is not None:
-        label = _parse_label(row[fmt.label], spec)
-        if label is None:
-            return None
+def _row_example(row: list[str] | RowError, fmt: SplitFormat, spec: TaskSpec, guid: str) -> Example:
+    if isinstance(row, RowError):
+        raise row
+    if len(row) != fmt.n_columns:
+        raise RowError(f"{len(row)} tab-separated columns, expected {fmt.n_columns}")
+    label = _parse_label(row[fmt.label], spec) if fmt.label is not None else None
     text_b = row[fmt.text_b] if fmt.text_b is not None else None
     return Example(guid, row[fmt.text_a], text_b, label)
 
 
-def _kept(parsed: Iterable[Example | None]) -> tuple[list[Example], int]:
-    """The examples parsed, and the number of rows that were not (None)."""
-    examples, skipped = [], 0
-    for example in parsed:
-        if example is None:
-            skipped += 1
-        else:
-            examples.append(example)
-    return examples, skipped
+def _kept(rows: Iterable[tuple[int, Any]], parse: Callable[[Any, int], Example]) -> tuple[list[Example], SkippedRows]:
+    """The examples `parse(row, index)` makes of numbered rows, and the rows it refused (RowError)."""
+    examples, skipped = [], []
+    for index, (number, row) in enumerate(rows):
+        try:
+            examples.append(parse(row, index))
+        except RowError as err:
+            skipped.append((number, str(err)))
+    return examples, SkippedRows(skipped)
 
 
-def _not_utf8_error(path: Path, kind: str) -> ValueError:
-    """The one-line error for a file that does not decode as UTF-8, naming the first bad byte and its
-    line (found in the raw bytes: a text stream's error only knows its position in one buffer)."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-        where = "an undecodable byte"             # the file changed since it was read
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        where = f"byte 0x{data[err.start]:02x} at line {line}"
-    return ValueError(f"{path}: not UTF-8 text ({where}); {kind} are UTF-8: re-download or re-encode it")
-
-
-def _no_rows_error(path: Path, skipped: int, why: str) -> ValueError:
-    return ValueError(f"{path} holds no usable rows ({skipped} malformed rows skipped; {why})")
+def _no_rows_error(path: Path, skipped: SkippedRows, why: str) -> GlueDataError:
+    if skipped and all(reason.startswith("not UTF-8") for _, reason in skipped.rows):
+        why = "no line is UTF-8 text; GLUE files and JSON lines are UTF-8: re-download or re-encode it"
+    elif skipped and all(reason == "score is nan" for _, reason in skipped.rows):
+        why = "every score is nan: the file has no gold scores; use a file with STS-B's 0-5 scores"
+    where = f"; {skipped.describe()}" if skipped else ""
+    return GlueDataError(f"{path} holds no usable rows ({skipped} malformed rows skipped{where}); {why}")
 
 
 def read_glue_tsv(path: str | Path, task: str | TaskSpec,
-                  split: str) -> tuple[list[Example], int]:
-    """Read one GLUE TSV file as shipped; returns (examples, number of malformed rows skipped).
+                  split: str) -> tuple[list[Example], SkippedRows]:
+    """Read one GLUE TSV file as shipped; returns (examples, the malformed rows skipped: a count
+    with their lines and reasons).
 
     `split` is "train", "dev" or "test" (MNLI's dev_matched/dev_mismatched are "dev").
     """
@@ -112,52 +144,54 @@ def read_glue_tsv(path: str | Path, task: str | TaskSpec,
     needed = ", ".join(p.name for p in required_files(spec, path.parent, ("train", "dev")))
     _check_exists(path, f"GLUE {spec.name} needs {needed} in its directory. {GLUE_DATA_FILES}")
     rows = _tsv_rows(path)
-    try:
-        if fmt.has_header:
-            next(rows, None)
-        parsed = (_row_example(row, fmt, spec, f"{split}-{index}") for index, row in enumerate(rows))
-        examples, skipped = _kept(parsed)
-    except UnicodeDecodeError:
-        raise _not_utf8_error(path, "GLUE files") from None
+    if fmt.has_header:
+        next(rows, None)
+    examples, skipped = _kept(rows, lambda row, i: _row_example(row, fmt, spec, f"{split}-{i}"))
     if not examples:
-        why = f"{spec.name} {split} rows need {fmt.n_columns} tab-separated columns"
+        why = f"{spec.name} {split} rows have {fmt.n_columns} tab-separated columns and a valid label"
+        if fmt.label is None:
+            why = f"{spec.name} {split} rows have {fmt.n_columns} tab-separated columns"
         raise _no_rows_error(path, skipped, why)
     return examples, skipped
 
 
-def _json_pair(line: str, guid: str) -> Example | None:
+def _json_pair(line: str | RowError, guid: str) -> Example:
+    if isinstance(line, RowError):
+        raise line
     try:
         record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
+    except (json.JSONDecodeError, RecursionError):
+        raise RowError("not valid JSON") from None
     if not isinstance(record, dict):
-        return None
+        raise RowError(f"a JSON {type(record).__name__}, not an object")
     text_a, text_b = record.get("sentence1"), record.get("sentence2")
     if not isinstance(text_a, str) or not isinstance(text_b, str):
-        return None
+        raise RowError("sentence1 and sentence2 must be strings")
     if "label" not in record or record["label"] is None:
         return Example(guid, text_a, text_b, None)
     label = str(record["label"]).strip()
-    return Example(guid, text_a, text_b, label) if label in ("0", "1") else None
+    if label not in ("0", "1"):
+        raise RowError(f"label {label[:20]!r} is not 0 or 1")
+    return Example(guid, text_a, text_b, label)
 
 
-def _read_jsonl_pairs(path: Path) -> tuple[list[Example], int]:
-    with open(path, encoding="utf-8-sig") as handle:
-        lines = [line for line in handle if line.strip()]
-    return _kept(_json_pair(line, f"pair-{index}") for index, line in enumerate(lines))
+def _read_jsonl_pairs(path: Path) -> tuple[list[Example], SkippedRows]:
+    lines = ((n, text) for n, text in _lines(path) if not isinstance(text, str) or text.strip())
+    return _kept(lines, lambda line, i: _json_pair(line, f"pair-{i}"))
 
 
-def _read_tsv_pairs(path: Path) -> tuple[list[Example], int]:
+def _read_tsv_pairs(path: Path) -> tuple[list[Example], SkippedRows]:
     rows = _tsv_rows(path)
-    header = next(rows, None) or []
-    if "question1" not in header or "question2" not in header:
-        raise ValueError(f"{path}: not a GLUE QQP TSV (header needs question1 and question2 "
-                         f"columns, found {header[:6]})")
+    _, header = next(rows, (0, []))
+    if isinstance(header, RowError) or "question1" not in header or "question2" not in header:
+        found = header if isinstance(header, RowError) else header[:6]
+        raise GlueDataError(f"{path}: not a GLUE QQP TSV (header needs question1 and question2 "
+                            f"columns, found {found}) at line 1")
     q1, q2 = header.index("question1"), header.index("question2")
     label_col = header.index("is_duplicate") if "is_duplicate" in header else None
     fmt = SplitFormat(len(header), q1, q2, label_col)
     spec = GLUE_TASKS["QQP"]
-    return _kept(_row_example(row, fmt, spec, f"pair-{index}") for index, row in enumerate(rows))
+    return _kept(rows, lambda row, i: _row_example(row, fmt, spec, f"pair-{i}"))
 
 
 def _looks_like_jsonl(path: Path) -> bool:
@@ -165,25 +199,22 @@ def _looks_like_jsonl(path: Path) -> bool:
         return True
     if path.suffix.lower() == ".tsv":
         return False
-    with open(path, encoding="utf-8-sig") as handle:
-        first = next((line for line in handle if line.strip()), "")
-    return first.lstrip().startswith("{")
+    with open(path, "rb") as handle:
+        first = next((line for line in handle if line.strip()), b"")
+    return first.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"{")
 
 
-def read_pairs(path: str | Path) -> tuple[list[Example], int]:
+def read_pairs(path: str | Path) -> tuple[list[Example], SkippedRows]:
     """Read QQP sentence pairs from a GLUE QQP TSV or JSON lines (sentence1, sentence2[, label]).
 
     Labels are "0"/"1" strings as in GLUE_TASKS["QQP"].label_list, or None when absent.
-    Returns (examples, number of malformed rows skipped).
+    Returns (examples, the malformed rows skipped: a count with their lines and reasons).
     """
     path = Path(path)
     _check_exists(path, "pass a GLUE QQP TSV (train/dev/test.tsv) or a JSON-lines file of "
                         '{"sentence1", "sentence2", "label"} objects')
-    try:
-        reader = _read_jsonl_pairs if _looks_like_jsonl(path) else _read_tsv_pairs
-        examples, skipped = reader(path)
-    except UnicodeDecodeError:
-        raise _not_utf8_error(path, "GLUE QQP files and JSON lines") from None
+    reader = _read_jsonl_pairs if _looks_like_jsonl(path) else _read_tsv_pairs
+    examples, skipped = reader(path)
     if not examples:
         raise _no_rows_error(path, skipped, "expected QQP question pairs")
     return examples, skipped

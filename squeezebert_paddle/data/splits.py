@@ -85,7 +85,8 @@ def read_split(task: TaskSpec, path: Path, split: str) -> list[Example]:
     except (FileNotFoundError, ValueError) as err:
         raise GlueDataError(str(err)) from None
     if skipped:
-        logger.warning("%s: skipped %d malformed rows, kept %d", path, skipped, len(examples))
+        logger.warning("%s: skipped %d malformed rows, kept %d (%s)", path, skipped, len(examples),
+                       skipped.describe())
     else:
         logger.info("%s: %d examples", path, len(examples))
     return examples

@@ -21,8 +21,9 @@ SPLITS = ("train", "dev", "test")
 DEFAULT_GLUE_ROOT = Path("glue_data")          # where run_glue.py looks first: glue_data/<TASK>
 
 
-class GlueDataError(ExpectedError):
-    """GLUE files that are missing, unreadable or cannot be fetched; the message says what to do."""
+class GlueDataError(ExpectedError, ValueError):
+    """GLUE files that are missing, unreadable or cannot be fetched; the message says what to do.
+    (A ValueError too, the type the readers raised before it.)"""
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class TaskSpec:
     def has_header(self) -> bool:
         """Whether train/dev files start with a header row (GLUE test files always do)."""
         return self.train.has_header
+
+    @property
+    def is_pair(self) -> bool:
+        """Whether the task's inputs are sentence pairs (else single sentences: CoLA, SST-2)."""
+        return self.train.text_b is not None
 
     @property
     def is_regression(self) -> bool:
