@@ -18,6 +18,7 @@ from pathlib import Path
 
 from squeezebert_paddle.assets import VOCAB_FILE
 from squeezebert_paddle.configuration import RELEASED_CONFIGS
+from squeezebert_paddle.conversion import ConversionError
 
 ROOT = Path(__file__).resolve().parent
 RELEASED = tuple(RELEASED_CONFIGS)
@@ -67,17 +68,18 @@ def download(root: Path) -> None:
             snapshot_download(f"squeezebert/{name}", local_dir=root / name, allow_patterns=HF_FILES)
         except Exception as err:  # offline, auth, missing repo: one line, not a traceback
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise SystemExit(f"error: could not download squeezebert/{name} from the Hugging Face hub ({reason}); "
-                             f"without network, `python convert_torch_to_paddle.py --demo` writes random-weight "
-                             f"checkpoints at the released configurations")
+            raise ConversionError(f"could not download squeezebert/{name} from the Hugging Face hub ({reason}); "
+                                  f"without network, `python convert_torch_to_paddle.py --demo` writes random-weight "
+                                  f"checkpoints at the released configurations") from None
 
 
 def write_demo(root: Path, vocab: Path) -> None:
     from squeezebert_paddle.demo import write_demo_checkpoint
+    from squeezebert_paddle.fileio import clean_interrupted_writes
     if not vocab.is_file():
-        raise SystemExit(f"error: vocab file {vocab} not found; pass --vocab PATH to the uncased "
-                         f"WordPiece vocab.txt")
+        raise ConversionError(f"vocab file {vocab} not found; pass --vocab PATH to the uncased WordPiece vocab.txt")
     root.mkdir(parents=True, exist_ok=True)
+    clean_interrupted_writes(root)           # what a killed --demo left (.tmp-<name>-*)
     for seed, name in enumerate(RELEASED):
         start = time.perf_counter()
         path = write_demo_checkpoint(name, root / name, vocab, seed=seed)
@@ -103,31 +105,40 @@ def convert(model_dir: Path, output_dir: Path | None, progress: bool) -> None:
           f"{time.perf_counter() - start:.1f} s{note}")
 
 
+def check_output(directory: Path, flag: str) -> None:
+    """The directory the conversion writes into, checked before any reading or converting."""
+    from squeezebert_paddle.fileio import unwritable_reason
+    reason = unwritable_reason(directory)
+    if reason:
+        raise ConversionError(f"{flag} {directory} cannot be written: {reason}; pass a writable --output_dir")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from squeezebert_paddle.checkpoint import CheckpointError
-    from squeezebert_paddle.conversion import ConversionError, convert_paddle_dir
-    try:
-        if args.demo:
-            write_demo(args.models_root, args.vocab)
-        if args.download:
-            download(args.models_root)
-        if args.reverse:
-            arch = convert_paddle_dir(args.model_dir[0], args.output_dir)
-            print(f"{args.model_dir[0]} -> {args.output_dir}: {arch} in Hugging Face format "
-                  f"(model.safetensors, config.json, vocab.txt)")
-            return 0
-        dirs = args.model_dir or [args.models_root / n for n in RELEASED if (args.models_root / n).is_dir()]
-        if not dirs:
-            print(how_to_get(args.models_root), file=sys.stderr)
-            return 1
-        for model_dir in dirs:
-            convert(model_dir, args.output_dir, progress=not args.no_progress)
-    except (ConversionError, CheckpointError, FileNotFoundError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    from squeezebert_paddle.conversion import convert_paddle_dir
+    if args.demo or args.download:
+        check_output(args.models_root, "--models_root")
+    if args.demo:
+        write_demo(args.models_root, args.vocab)
+    if args.download:
+        download(args.models_root)
+    if args.reverse:
+        check_output(args.output_dir, "--output_dir")
+        arch = convert_paddle_dir(args.model_dir[0], args.output_dir)
+        print(f"{args.model_dir[0]} -> {args.output_dir}: {arch} in Hugging Face format "
+              f"(model.safetensors, config.json, vocab.txt)")
+        return 0
+    dirs = args.model_dir or [args.models_root / n for n in RELEASED if (args.models_root / n).is_dir()]
+    if not dirs:
+        print(how_to_get(args.models_root), file=sys.stderr)
         return 1
+    for model_dir in dirs:
+        check_output(args.output_dir or model_dir, "--output_dir" if args.output_dir else "--model_dir")
+    for model_dir in dirs:
+        convert(model_dir, args.output_dir, progress=not args.no_progress)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from squeezebert_paddle.errors import run_main
+    sys.exit(run_main(main))

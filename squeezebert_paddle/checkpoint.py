@@ -7,6 +7,7 @@ A Paddle model directory uses PaddleNLP's file names, so PaddleNLP loads it too:
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -147,33 +148,144 @@ def load_pretrained(cls, model_dir: str | os.PathLike, config=None, ignore_misma
     if config_overrides:
         config = config.replace(**config_overrides)
     model = cls(config)
+    path = model_dir / WEIGHTS_FILE
+    set_checked_state(model, read_pdparams(path), path, cls.base_model_prefix + ".", ignore_mismatched_sizes)
+    return model
+
+
+def set_checked_state(model, state: dict[str, np.ndarray], path: Path, prefix: str,
+                      ignore_mismatched_sizes: bool = False) -> None:
+    """Fill `model` (eval mode after) with `state` read from `path`, across base/head layouts (the
+    encoder's keys under `prefix` in a head model). A head missing from the file is newly initialised,
+    weights the model does not use are ignored (both logged); a missing encoder weight or a shape
+    mismatch is a CheckpointError naming the file."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    state, missing, unused = adapt_state_dict(read_pdparams(model_dir / WEIGHTS_FILE), expected,
-                                              cls.base_model_prefix + ".")
-    prefix = cls.base_model_prefix + "."
+    state, missing, unused = adapt_state_dict(state, expected, prefix)
     is_head = any(k.startswith(prefix) for k in expected)
     encoder_missing = [k for k in missing if not is_head or k.startswith(prefix)]
     if encoder_missing:
-        raise CheckpointError(f"{model_dir / WEIGHTS_FILE}: missing encoder weights {encoder_missing[:5]}"
+        raise CheckpointError(f"{path}: missing encoder weights {encoder_missing[:5]}"
                               f"{' ...' if len(encoder_missing) > 5 else ''}; the file does not match "
-                              f"{CONFIG_FILE} (convert the checkpoint again)")
+                              f"the model's config (convert or download the checkpoint again)")
     mismatched = [f"{k}: expected {expected[k]}, found {tuple(v.shape)}"
                   for k, v in state.items() if tuple(v.shape) != expected[k]]
     if mismatched and not ignore_mismatched_sizes:
-        raise CheckpointError(f"{model_dir / WEIGHTS_FILE}: shape mismatch for {'; '.join(mismatched[:5])} "
+        raise CheckpointError(f"{path}: shape mismatch for {'; '.join(mismatched[:5])} "
                               f"(pass ignore_mismatched_sizes=True to re-initialise a head of a different size)")
+    where = path.parent
     if mismatched:
         state = {k: v for k, v in state.items() if tuple(v.shape) == expected[k]}
-        logger.warning("%s: re-initialised weights of a different size: %s", model_dir, "; ".join(mismatched))
+        logger.warning("%s: re-initialised weights of a different size: %s", where, "; ".join(mismatched))
     if missing:
         logger.warning("%s: newly initialised (not in the checkpoint; train them before use): %s",
-                       model_dir, ", ".join(missing))
+                       where, ", ".join(missing))
     if unused:
         logger.warning("%s: ignored checkpoint weights that %s does not use: %s",
-                       model_dir, cls.__name__, ", ".join(unused))
+                       where, type(model).__name__, ", ".join(unused))
     import paddle
     params = model.state_dict()
     for key, value in state.items():
         params[key].set_value(paddle.to_tensor(value).astype(params[key].dtype))
     model.eval()
+
+
+# -- other model families (PaddleNLP's BERT) without PaddleNLP's unpickling loader -------------------
+
+SAFETENSORS_FILE = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+PDPARAMS_INDEX = "model_state.pdparams.index.json"
+
+
+def read_json_object(path: str | os.PathLike) -> dict:
+    """A JSON object from `path` (UTF-8), or a CheckpointError naming the file and what is wrong."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: not found") from None
+    except UnicodeDecodeError as err:
+        raise CheckpointError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                              f"restore the file from the checkpoint's source") from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); restore the file "
+                              f"from the checkpoint's source") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def shard_files(index: Path) -> list[Path]:
+    """The shard files a sharded checkpoint's `*.index.json` lists (its "weight_map" values)."""
+    weight_map = read_json_object(index).get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(v, str) for v in weight_map.values()):
+        raise CheckpointError(f"{index}: no \"weight_map\" of tensor names to shard files; restore the file "
+                              f"from the checkpoint's source")
+    shards = sorted(set(weight_map.values()))
+    escaping = [s for s in shards if Path(s).is_absolute() or ".." in Path(s).parts]
+    if escaping:
+        raise CheckpointError(f"{index}: shard names {escaping[:3]} point outside {index.parent}")
+    return [index.parent / s for s in shards]
+
+
+def read_safetensors(paths) -> dict[str, np.ndarray]:
+    """Tensors of one or more safetensors files (no code runs on load), as numpy arrays."""
+    from safetensors.numpy import load_file
+    state = {}
+    for path in paths:
+        try:
+            state.update(load_file(str(path)))
+        except FileNotFoundError:
+            raise CheckpointError(f"{path}: weights file not found (listed in the index?); download the "
+                                  f"checkpoint again") from None
+        except Exception as err:  # safetensors raises its own error types for corrupt headers/data
+            if "bfloat16" in str(err):   # a valid file numpy cannot hold: not "corrupt"
+                raise CheckpointError(f"{path}: holds bfloat16 tensors, which numpy cannot hold; save "
+                                      f"the checkpoint in float32 or float16") from None
+            raise CheckpointError(f"{path}: unreadable safetensors file ({err}); the file is truncated "
+                                  f"or corrupt, download it again") from None
+    return state
+
+
+def read_model_weights(model_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
+    """(state dict, file) of the weights PaddleNLP's `from_pretrained` would pick in `model_dir`, in
+    its order (sharded safetensors, safetensors, sharded .pdparams, .pdparams), each read without
+    arbitrary unpickling: a .pdparams holding anything but arrays is refused."""
+    index, single = model_dir / SAFETENSORS_INDEX, model_dir / SAFETENSORS_FILE
+    pd_index, pd_single = model_dir / PDPARAMS_INDEX, model_dir / WEIGHTS_FILE
+    if index.is_file():
+        return read_safetensors(shard_files(index)), index
+    if single.is_file():
+        return read_safetensors([single]), single
+    if pd_index.is_file():
+        state = {}
+        for shard in shard_files(pd_index):
+            state.update(read_pdparams(shard))
+        return state, pd_index
+    if pd_single.is_file():
+        return read_pdparams(pd_single), pd_single
+    raise CheckpointError(f"{model_dir}: no weights ({SAFETENSORS_FILE} or {WEIGHTS_FILE}, or their sharded "
+                          f"index); pass a directory saved by PaddleNLP's save_pretrained")
+
+
+def load_paddlenlp_model(cls, model_dir: str | os.PathLike, ignore_mismatched_sizes: bool = False,
+                         **config_overrides):
+    """A PaddleNLP model class `cls` (e.g. BertForSequenceClassification) built from the config in
+    `model_dir` and filled with its weights through `read_model_weights`, never through PaddleNLP's
+    loader (which unpickles .pdparams files whole, so a crafted file runs code). Same rules as
+    `load_pretrained` for heads and shapes; returns the model in eval mode."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise CheckpointError(f"{model_dir}: no such model directory")
+    config_files = [model_dir / n for n in ("config.json", CONFIG_FILE) if (model_dir / n).is_file()]
+    if not config_files:
+        raise CheckpointError(f"{model_dir}: no config.json; pass a directory saved by PaddleNLP's save_pretrained")
+    read_json_object(config_files[0])                  # one line for a broken file, before PaddleNLP reads it
+    try:
+        config = cls.config_class.from_pretrained(str(model_dir), **config_overrides)
+    except (ValueError, TypeError, KeyError, OSError) as err:
+        raise CheckpointError(f"{config_files[0]}: not a usable {cls.config_class.__name__} "
+                              f"({' '.join(str(err).split())[:200]})") from None
+    state, path = read_model_weights(model_dir)
+    model = cls(config)
+    set_checked_state(model, state, path, cls.base_model_prefix + ".", ignore_mismatched_sizes)
     return model

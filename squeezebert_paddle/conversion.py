@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_pdparams
+from .checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_pdparams, read_safetensors, shard_files,
+                         write_pdparams)
 from .errors import ExpectedError
-from .fileio import atomic_write_bytes, atomic_write_text
+from .fileio import atomic_files, atomic_write_bytes, atomic_write_text, clean_interrupted_writes
 from .configuration import ARCHITECTURES, ConfigError, SqueezeBertConfig
 from .demo import MARKER_FILE
 
@@ -207,38 +208,25 @@ def read_config(path: Path, hint: str) -> SqueezeBertConfig:
         return SqueezeBertConfig.from_json_file(path)
     except ConfigError as err:
         raise ConversionError(str(err)) from None
+    except UnicodeDecodeError as err:
+        raise ConversionError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+                              f"{err.start}); restore the file from the checkpoint's source") from None
 
 
 def read_hf_weights(model_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
     """Load safetensors (preferred; single or sharded) or pytorch_model.bin (weights_only)."""
     single, index, binary = (model_dir / n for n in (HF_SAFETENSORS_FILE, HF_SAFETENSORS_INDEX, HF_BIN_FILE))
-    if single.is_file():
-        return _read_safetensors([single]), single
-    if index.is_file():
-        with open(index, encoding="utf-8") as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
-        return _read_safetensors([model_dir / s for s in shards]), index
+    try:
+        if single.is_file():
+            return read_safetensors([single]), single
+        if index.is_file():
+            return read_safetensors(shard_files(index)), index
+    except CheckpointError as err:
+        raise ConversionError(str(err)) from None
     if binary.is_file():
         return _read_torch_bin(binary), binary
     raise ConversionError(f"{model_dir}: no weights file ({HF_SAFETENSORS_FILE} or {HF_BIN_FILE}); "
                           f"download the checkpoint again")
-
-
-def _read_safetensors(paths) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-    state = {}
-    for path in paths:
-        try:
-            state.update(load_file(str(path)))
-        except FileNotFoundError:
-            raise ConversionError(f"{path}: shard listed in the index is missing") from None
-        except Exception as err:  # safetensors raises its own error types for corrupt headers/data
-            if "bfloat16" in str(err):   # a valid file numpy cannot hold: not "corrupt"
-                raise ConversionError(f"{path}: holds bfloat16 tensors, which numpy cannot hold; save "
-                                      f"the checkpoint in float32 or float16") from None
-            raise ConversionError(f"{path}: unreadable safetensors file ({err}); the file is truncated "
-                                  f"or corrupt, download it again") from None
-    return state
 
 
 def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
@@ -251,6 +239,10 @@ def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
                               f"corrupt or not a plain state dict, download it again") from None
     if not isinstance(state, dict):
         raise ConversionError(f"{path}: expected a state dict, found {type(state).__name__}")
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ConversionError(f"{path}: entries {bad[:5]} are not tensors; expected a plain state dict, "
+                              f"download the checkpoint again")
     out = {}
     for key, tensor in state.items():
         if tensor.dtype == torch.bfloat16:
@@ -263,7 +255,10 @@ def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
 def convert_hf_dir(hf_dir, out_dir=None, progress=None) -> ConversionReport:
     """Convert an HF checkpoint directory into a Paddle model directory (default: in place).
 
-    Everything is read and checked before anything is written; each file is written atomically.
+    Everything is read and checked before anything is written. A new output directory appears whole
+    or not at all; in an existing one (in place: beside the HF files) the files appear as
+    `fileio.atomic_files` guarantees: model_state.pdparams last, so where it exists the config, vocab
+    and random-weights marker beside it are its own.
     """
     hf_dir = Path(hf_dir)
     out_dir = Path(out_dir) if out_dir else hf_dir
@@ -277,22 +272,23 @@ def convert_hf_dir(hf_dir, out_dir=None, progress=None) -> ConversionReport:
     architecture = detect_architecture(hf_state.keys() | {_strip(k, HF_PREFIX) for k in hf_state},
                                        config.extra.get("architectures") or ())
     state, report = hf_to_paddle(hf_state, config, architecture, progress)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from .checkpoint import write_pdparams
-    write_pdparams(out_dir / WEIGHTS_FILE, state)
     paddle_config = config.replace(extra={**config.extra, "architectures": [architecture]})
-    paddle_config.to_json_file(out_dir / CONFIG_FILE)
-    _copy_side_files(hf_dir, out_dir)
+
+    def fill(tmp: Path) -> None:
+        write_pdparams(tmp / WEIGHTS_FILE, state)
+        paddle_config.to_json_file(tmp / CONFIG_FILE)
+        _copy_side_files(hf_dir, out_dir, tmp)
+
+    _write_outputs(out_dir, fill, WEIGHTS_FILE)
     return report
 
 
 def convert_paddle_dir(paddle_dir, out_dir) -> str:
     """Paddle model directory -> HF directory (model.safetensors, config.json, vocab). Returns the
-    architecture."""
+    architecture. The files appear together as in `convert_hf_dir` (model.safetensors last)."""
     from safetensors.numpy import save
     paddle_dir, out_dir = Path(paddle_dir), Path(out_dir)
     config = read_config(paddle_dir / CONFIG_FILE, f"is {paddle_dir} a Paddle model directory?")
-    from .checkpoint import CheckpointError
     try:
         state = read_pdparams(paddle_dir / WEIGHTS_FILE)
     except CheckpointError as err:
@@ -301,8 +297,6 @@ def convert_paddle_dir(paddle_dir, out_dir) -> str:
     keys = {_strip(k, PADDLE_PREFIX) for k in state}
     architecture = detect_architecture(keys, declared)
     hf_state = paddle_to_hf(state, config, architecture)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out_dir / HF_SAFETENSORS_FILE, save(hf_state, metadata={"format": "pt"}))
     hf_config = {k: v for k, v in config.to_dict().items() if k != "num_labels"}
     hf_config["architectures"] = [architecture]
     id2label = {str(k): v for k, v in (config.extra.get("id2label") or {}).items()}
@@ -310,16 +304,29 @@ def convert_paddle_dir(paddle_dir, out_dir) -> str:
         id2label = {str(i): f"LABEL_{i}" for i in range(config.num_labels)}
     hf_config["id2label"] = id2label
     hf_config["label2id"] = {v: int(k) for k, v in id2label.items()}
-    atomic_write_text(out_dir / HF_CONFIG_FILE, json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
-    _copy_side_files(paddle_dir, out_dir)
+
+    def fill(tmp: Path) -> None:
+        atomic_write_bytes(tmp / HF_SAFETENSORS_FILE, save(hf_state, metadata={"format": "pt"}))
+        atomic_write_text(tmp / HF_CONFIG_FILE, json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
+        _copy_side_files(paddle_dir, out_dir, tmp)
+
+    _write_outputs(out_dir, fill, HF_SAFETENSORS_FILE)
     return architecture
 
 
-def _copy_side_files(src: Path, dst: Path) -> None:
+def _write_outputs(out_dir: Path, fill, last: str) -> None:
+    """`fill(tmp)`'s files into `out_dir` (see `fileio.atomic_files`), after removing what an earlier,
+    killed run left there."""
+    clean_interrupted_writes(out_dir)
+    clean_interrupted_writes(out_dir.parent)
+    atomic_files(out_dir, fill, last)
+
+
+def _copy_side_files(src: Path, dst: Path, stage: Path) -> None:
     """The tokenizer's files, and the random-weights marker of a demo checkpoint (it must follow the
-    weights through every conversion)."""
-    if src.resolve() == dst.resolve():
+    weights through every conversion), into `stage` (bound for `dst`; nothing when dst is src)."""
+    if dst.exists() and src.resolve() == dst.resolve():
         return
     for name in (VOCAB_FILE, "tokenizer_config.json", MARKER_FILE):
         if (src / name).is_file():
-            atomic_write_bytes(dst / name, (src / name).read_bytes())
+            atomic_write_bytes(stage / name, (src / name).read_bytes())

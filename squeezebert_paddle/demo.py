@@ -9,13 +9,13 @@ fine-tune) runs on these exactly as on the real ones. The layouts mimic what the
 """
 from __future__ import annotations
 
+import io
 import json
-import shutil
 from pathlib import Path
 
 from .assets import VOCAB_FILE
 from .configuration import RELEASED_ARCHITECTURES, RELEASED_CONFIGS
-from .fileio import atomic_directory
+from .fileio import atomic_directory, atomic_write_bytes, atomic_write_text
 
 MARKER_FILE = "RANDOM_WEIGHTS.txt"
 MARKER_KEY = "_demo_random_weights"
@@ -53,18 +53,25 @@ def write_demo_checkpoint(name: str, out_dir: str | Path, vocab_file: str | Path
     model = getattr(transformers, RELEASED_ARCHITECTURES[name])(config).eval()
 
     def fill(tmp: Path) -> None:
-        model.save_pretrained(tmp, safe_serialization=name != "squeezebert-uncased")
+        # Serialised in memory, written by fileio: a full disk ends in one line naming the file.
+        atomic_write_text(tmp / "config.json", config.to_json_string(use_diff=True))
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         if name == "squeezebert-uncased":
             # Old-style .bin: every tensor stored, tied ones included, plus the position_ids buffer.
-            state = {k: v.clone() for k, v in model.state_dict().items()}
+            state = {k: v.clone() for k, v in state.items()}
             state["transformer.embeddings.position_ids"] = torch.arange(config.max_position_embeddings)[None]
             state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"].clone()
-            torch.save(state, tmp / "pytorch_model.bin")
-        shutil.copyfile(vocab_file, tmp / "vocab.txt")
-        (tmp / MARKER_FILE).write_text(
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            atomic_write_bytes(tmp / "pytorch_model.bin", buffer.getvalue())
+        else:
+            from safetensors.torch import save
+            atomic_write_bytes(tmp / "model.safetensors", save(state, metadata={"format": "pt"}))
+        atomic_write_bytes(tmp / "vocab.txt", Path(vocab_file).read_bytes())
+        atomic_write_text(tmp / MARKER_FILE, (
             f"RANDOM WEIGHTS. This is not the released {name} checkpoint: it has its exact configuration "
             f"and file layout but weights drawn at random (seed {seed}), for demonstrations and tests. "
-            f"Real weights: huggingface-cli download squeezebert/{name} --local-dir {out_dir}\n")
+            f"Real weights: huggingface-cli download squeezebert/{name} --local-dir {out_dir}\n"))
         with open(tmp / "config.json", encoding="utf-8") as f:
             assert json.load(f).get(MARKER_KEY) is True
 

@@ -6,7 +6,9 @@ Framework-free (standard library and numpy): every writer in the package goes th
   temporary file beside the target (created exclusively, so a planted symlink is never followed),
   is flushed to disk, then renamed over the target. The file gets the usual `0666 & ~umask` mode.
 - `atomic_directory`: a directory filled under a temporary name, then renamed into place.
-- `clean_interrupted_writes`: what a killed writer left behind in a directory, removed (or put back).
+- `atomic_files`: several files that appear in an existing directory together (see its guarantee).
+- `clean_interrupted_writes`: what a killed writer left behind in a directory, removed (or put back);
+  a temporary whose writer is still running (it holds an flock on it) is left alone.
 - `remove_atomically`: a file or directory gone whole (a kill leaves it, or a temporary the cleanup removes).
 - `unwritable_reason` / `unwritable_file_reason`: why a directory, or a file, could not be created
   or written, checked before any work.
@@ -14,6 +16,7 @@ Framework-free (standard library and numpy): every writer in the package goes th
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -39,14 +42,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)    # "a writer is alive": clean_interrupted_writes leaves it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, FILE_MODE)          # mkstemp makes 0600
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.filename is None:   # write/fsync name no file: name it
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
     return path
 
@@ -85,20 +91,73 @@ def atomic_directory(final: str | os.PathLike, fill: Callable[[Path], None]) -> 
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    lock = _lock(tmp)                     # held until renamed; released however this process ends
     try:
-        os.chmod(tmp, DIR_MODE)           # mkdtemp makes 0700
-        fill(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if not final.exists():
+        try:
+            os.chmod(tmp, DIR_MODE)       # mkdtemp makes 0700
+            fill(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if not final.exists():
+            os.rename(tmp, final)
+            return final
+        old = tempfile.mkdtemp(prefix=f".old-{final.name}-", dir=final.parent)
+        os.rename(final, old)             # onto the empty placeholder: a unique name
         os.rename(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
         return final
-    old = tempfile.mkdtemp(prefix=f".old-{final.name}-", dir=final.parent)
-    os.rename(final, old)                 # onto the empty placeholder: a unique name
-    os.rename(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-    return final
+    finally:
+        os.close(lock)
+
+
+def atomic_files(directory: str | os.PathLike, fill: Callable[[Path], None], last: str) -> list[str]:
+    """Call `fill(tmp)` on a temporary directory inside `directory`, then move the files it wrote into
+    `directory`, `last` last; returns their names. A directory that does not exist yet appears whole
+    (`atomic_directory`). In an existing one (other files kept) the guarantee is this: every file is
+    complete; nothing changes until all are written (a failure or kill before that leaves the old
+    files and a temporary that `clean_interrupted_writes` removes); then an old `last` is removed first
+    and the new one renamed in last, so whenever `last` exists, the files beside it are all of its set
+    (a kill during the renames, microseconds, leaves the set without `last`: run again)."""
+    directory = Path(directory)
+    if not directory.exists():
+        atomic_directory(directory, fill)
+        return sorted(p.name for p in directory.iterdir())
+    stage = Path(tempfile.mkdtemp(prefix=".tmp-files-", dir=directory))
+    lock = _lock(stage)
+    try:
+        fill(stage)
+        names = sorted((p.name for p in stage.iterdir()), key=lambda n: n == last)
+        if last in names:
+            (directory / last).unlink(missing_ok=True)
+        for name in names:
+            os.replace(stage / name, directory / name)   # replaces a planted link, never follows it
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        os.close(lock)
+    return names
+
+
+def _lock(path: Path) -> int:
+    """An open descriptor holding an exclusive flock on `path` (a directory or file) until closed."""
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _writer_alive(path: Path) -> bool:
+    """Whether a running writer holds the flock of its temporary `path`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def remove_atomically(path: str | os.PathLike) -> None:
@@ -140,6 +199,8 @@ def clean_interrupted_writes(directory: str | os.PathLike) -> None:
     """Remove the temporaries a killed writer left in `directory`; put back a directory whose
     replacement was interrupted between its two renames."""
     directory = Path(directory)
+    if not directory.is_dir():
+        return
     for path in directory.glob(".old-*"):
         match = _OLD_DIR.match(path.name)
         if match and not (directory / match.group(1)).exists():
@@ -147,7 +208,10 @@ def clean_interrupted_writes(directory: str | os.PathLike) -> None:
         else:
             shutil.rmtree(path, ignore_errors=True)
     for path in directory.glob(".tmp-*"):
-        shutil.rmtree(path, ignore_errors=True)
+        if path.is_symlink():
+            path.unlink()
+        elif not _writer_alive(path):
+            shutil.rmtree(path, ignore_errors=True)
     for path in directory.glob(".*.tmp"):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and not _writer_alive(path):
             path.unlink(missing_ok=True)

@@ -224,7 +224,7 @@ def _assert_one_line_error(proc, expected):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: "), lines[0]
+    assert lines[0].startswith("convert_torch_to_paddle.py: error: "), lines[0]
     assert expected in lines[0], lines[0]
 
 
@@ -242,7 +242,7 @@ def test_download_offline_names_the_hub_id_and_the_offline_alternative(tmp_path)
     proc = run_script("convert_torch_to_paddle.py", "--download", "--models_root", root, env={"HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 1
     (line,) = stderr_lines(proc)
-    assert line.startswith("error: could not download squeezebert/squeezebert-uncased from the Hugging Face hub (")
+    assert line.startswith("convert_torch_to_paddle.py: error: could not download squeezebert/squeezebert-uncased from the Hugging Face hub (")
     assert line.endswith("); without network, `python convert_torch_to_paddle.py --demo` writes random-weight "
                          "checkpoints at the released configurations")
     assert "Traceback" not in proc.stderr
