@@ -55,14 +55,18 @@ def as_json(result, tolerance: float) -> dict:
 
 
 def main(argv=None) -> int:
+    from squeezebert_paddle.errors import ExpectedError
+    from squeezebert_paddle.fileio import unwritable_file_reason
     args = parse_args(argv)
+    reason = unwritable_file_reason(args.output_json) if args.output_json else None
+    if reason:                     # checked before the comparisons, which take minutes
+        raise ExpectedError(f"--output_json {args.output_json} cannot be written: {reason}; pass a file in a "
+                            f"writable directory")
     dirs = args.model_dir or find_converted(args.models_root)
     if not dirs:
-        print(f"error: no converted models under {args.models_root}; run `python convert_torch_to_paddle.py` "
-              f"first (or `--demo` for random-weight ones)", file=sys.stderr)
-        return 1
-    from squeezebert_paddle.checkpoint import CheckpointError
-    from squeezebert_paddle.configuration import ConfigError
+        raise ExpectedError(f"no converted models under {args.models_root}; run `python convert_torch_to_paddle.py` "
+                            f"first (or `--demo` for random-weight ones)")
+    from squeezebert_paddle.checkpoint import hf_load_error_line
     from squeezebert_paddle.demo import model_line
     from squeezebert_paddle.parity import compare_dir
     failures, results = 0, []
@@ -70,8 +74,11 @@ def main(argv=None) -> int:
         print(model_line(model_dir), flush=True)
         try:
             result = compare_dir(model_dir, repeats=args.repeats)
-        except (CheckpointError, ConfigError, FileNotFoundError, OSError) as err:
-            print(f"error: {err}", file=sys.stderr)
+        except Exception as err:   # noqa: BLE001 (a damaged directory is one line, the others still run)
+            line = str(err) if isinstance(err, ExpectedError) else hf_load_error_line(err)
+            if line is None:
+                raise
+            print(f"error: {model_dir}: {line}" if str(model_dir) not in line else f"error: {line}", file=sys.stderr)
             failures += 1
             continue
         print(report(result, args.tolerance), flush=True)
@@ -86,4 +93,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from squeezebert_paddle.errors import run_main
+    sys.exit(run_main(main))

@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import fcntl
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from pathlib import Path
 from squeezebert_paddle.checkpoint import is_hf_checkpoint
 from squeezebert_paddle.configuration import RELEASED_CONFIGS
 from squeezebert_paddle.demo import is_demo
+from squeezebert_paddle.errors import ExpectedError, run_main
 from squeezebert_paddle.fileio import atomic_write_json
 from squeezebert_paddle.qqp_benchmark import cpu_has_bf16
 
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parent
 CLASSIFIER, HEADLESS = "squeezebert-mnli", "squeezebert-mnli-headless"
 
 
-class StepFailed(Exception):
+class StepFailed(ExpectedError):
     """A script exited non-zero; the message names it, its last line and its log."""
 
 
@@ -90,7 +92,8 @@ def claim_output_dir(out: Path):
     written or another quickstart is using it (two runs would mix their reports)."""
     try:
         (out / "logs").mkdir(parents=True, exist_ok=True)
-        lock = open(out / ".quickstart.lock", "w")
+        # O_NOFOLLOW, no truncation: a link planted at the lock's name is refused, its target untouched.
+        lock = os.fdopen(os.open(out / ".quickstart.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666), "r+")
     except OSError as err:
         raise SystemExit(f"quickstart.py: error: --output_dir {out} cannot be written ({err.strerror}); "
                          f"choose another --output_dir")
@@ -239,11 +242,7 @@ def main(argv=None) -> int:
     out = args.output_dir.resolve()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))   # run_script stops its step
     with claim_output_dir(out):
-        try:
-            result = run_steps(args, out)
-        except StepFailed as err:
-            print(f"quickstart.py: error: {err}", file=sys.stderr)
-            return 1
+        result = run_steps(args, out)          # a StepFailed ends in one line through run_main
         parity, qqp = result["parity"], result["qqp"]
         rows = summary_rows(result["weights"], parity, qqp, result["dev"], out)
         rows.insert(-1, ("training curve", str(out / "glue_qqp" / "training_curves.png")))
@@ -258,4 +257,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -44,13 +44,15 @@ def build_model(args):
         from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel
     if args.random_init:
         return BertForSequenceClassification(BertConfig(num_labels=2)).eval()   # bert-base-uncased shape
+    # Built from its config and filled through the safe readers: PaddleNLP's own from_pretrained would
+    # unpickle model_state.pdparams whole, running whatever a crafted file holds.
+    from squeezebert_paddle.checkpoint import CheckpointError, load_paddlenlp_model, read_json_object
     try:
-        config = BertConfig.from_pretrained(args.model_path)
-        cls = BertForSequenceClassification if "BertForSequenceClassification" in (
-            config.architectures or []) else BertModel
-        return cls.from_pretrained(args.model_path).eval()
-    except (OSError, ValueError, EnvironmentError) as err:
-        raise qb.UsageError(f"--model_path {args.model_path}: {str(err).splitlines()[0]}") from None
+        architectures = read_json_object(args.model_path / "config.json").get("architectures") or []
+        cls = BertForSequenceClassification if "BertForSequenceClassification" in architectures else BertModel
+        return load_paddlenlp_model(cls, args.model_path)
+    except CheckpointError as err:
+        raise qb.UsageError(f"--model_path {args.model_path}: {err}") from None
 
 
 def predictor_for(args, model):
@@ -67,6 +69,20 @@ def predictor_for(args, model):
                          max_length=max_length)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_export_location(args) -> None:
+    """Before any work: the export cache must be readable as it is, or writable somewhere (the model
+    directory, else the user cache directory)."""
+    if args.backend != "inference" or args.model_type != "squeezebert" or args.random_init:
+        return
+    from squeezebert_paddle.fileio import unwritable_reason
+    from squeezebert_paddle.inference import CACHE_DIR, META_FILE, export_cache_root
+    in_model_dir, in_user_cache = unwritable_reason(args.model_path), unwritable_reason(export_cache_root())
+    if in_model_dir and in_user_cache and not (args.model_path / CACHE_DIR / META_FILE).is_file():
+        raise qb.UsageError(f"--model_path {args.model_path}: no export cache and nowhere to write one "
+                            f"({in_model_dir}; {in_user_cache}); set XDG_CACHE_HOME to a writable directory "
+                            f"or use --backend dygraph")
 
 
 def dygraph_forward(args, model):
@@ -96,6 +112,7 @@ def main() -> int:
         # paddle.amp.auto_cast only acts on GPU/XPU/custom places: on CPU it would silently run fp32.
         raise qb.UsageError("--precision bf16 with --backend dygraph: Paddle's AMP does nothing on CPU (it "
                             "would run fp32); use --backend inference for oneDNN bf16")
+    check_export_location(args)
     paddle.set_device("gpu" if args.device == "gpu" else "cpu")
     paddle.set_flags({"FLAGS_use_mkldnn": args.device == "cpu"}) if args.backend == "dygraph" else None
     tokenizer = qb.tokenizer_for(args)
@@ -127,4 +144,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(qb.main_guard(main))
+    from squeezebert_paddle.errors import run_main
+    sys.exit(run_main(main))

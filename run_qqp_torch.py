@@ -7,7 +7,6 @@ Same flags, data, batching and report as run_qqp_paddle.py. This process never i
 """
 from __future__ import annotations
 
-import json
 import sys
 
 from squeezebert_paddle import qqp_benchmark as qb
@@ -20,16 +19,23 @@ def load_model(args):
         config = (transformers.SqueezeBertConfig(vocab_size=30528) if args.model_type == "squeezebert"
                   else transformers.BertConfig())          # squeezebert-uncased / bert-base-uncased
         return getattr(transformers, f"{prefix}ForSequenceClassification")(config)
+    from squeezebert_paddle.checkpoint import CheckpointError, hf_load_error_line, read_json_object
     config_file = args.model_path / "config.json"
     if not config_file.is_file():
         raise qb.UsageError(f"{config_file} not found: --model_path must be a Hugging Face model directory")
-    architectures = json.loads(config_file.read_text()).get("architectures") or []
+    try:
+        architectures = read_json_object(config_file).get("architectures") or []
+    except CheckpointError as err:
+        raise qb.UsageError(f"--model_path: {err}") from None
     head = f"{prefix}ForSequenceClassification"
     cls = getattr(transformers, head if head in architectures else f"{prefix}Model")
     try:
         return cls.from_pretrained(args.model_path)
-    except (OSError, ValueError) as err:
-        raise qb.UsageError(f"--model_path {args.model_path}: {str(err).splitlines()[0]}") from None
+    except Exception as err:    # noqa: BLE001 (a damaged directory is one line; anything else re-raised)
+        line = hf_load_error_line(err)
+        if line is None:
+            raise
+        raise qb.UsageError(f"--model_path {args.model_path}: {line}") from None
 
 
 def main() -> int:
@@ -68,4 +74,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(qb.main_guard(main))
+    from squeezebert_paddle.errors import run_main
+    sys.exit(run_main(main))

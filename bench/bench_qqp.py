@@ -257,4 +257,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from squeezebert_paddle.errors import run_main
+    sys.exit(run_main(main))

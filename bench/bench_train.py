@@ -221,4 +221,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from squeezebert_paddle.errors import run_main
+    sys.exit(run_main(main))

@@ -106,4 +106,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from squeezebert_paddle.errors import run_main
+    sys.exit(run_main(main))

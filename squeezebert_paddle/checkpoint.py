@@ -46,7 +46,11 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        raise _Refused(f"refusing to load {module}.{name}")
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle naming a class outside the allow-list."""
 
 
 def read_pdparams(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -56,6 +60,10 @@ def read_pdparams(path: str | os.PathLike) -> dict[str, np.ndarray]:
             state = _ArraysOnlyUnpickler(f).load()
     except FileNotFoundError:
         raise CheckpointError(f"{path}: weights file not found; {HOW_TO_GET}") from None
+    except _Refused as err:
+        raise CheckpointError(f"{path}: {err}: the file holds objects other than arrays (a state dict never "
+                              f"does; unpickling them could run code); do not use it, get the weights "
+                              f"from a trusted source") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
         raise CheckpointError(f"{path}: not a readable Paddle state dict ({err}); the file is "
                               f"truncated or corrupt, convert the checkpoint again") from None
@@ -289,3 +297,50 @@ def load_paddlenlp_model(cls, model_dir: str | os.PathLike, ignore_mismatched_si
     model = cls(config)
     set_checked_state(model, state, path, cls.base_model_prefix + ".", ignore_mismatched_sizes)
     return model
+
+
+# -- the sequence lengths a model takes (flags are checked against these at parse time) ---------------
+
+# [CLS] a [SEP] b [SEP]: 3 special tokens plus at least one token of each text (a shorter budget
+# would truncate a text to nothing). A single text needs [CLS] a [SEP].
+MIN_PAIR_LENGTH = 5
+MIN_SINGLE_LENGTH = 3
+DEFAULT_MAX_POSITIONS = 512          # the released SqueezeBERT and BERT checkpoints
+
+
+def max_positions(model_dir: str | os.PathLike | None, config_names=(CONFIG_FILE, "config.json")) -> int:
+    """The model's `max_position_embeddings` from the first of `config_names` in `model_dir`; the
+    released checkpoints' 512 when there is no directory or no such field. A broken config file is a
+    CheckpointError naming it."""
+    for name in config_names:
+        path = Path(model_dir) / name if model_dir is not None else None
+        if path is not None and path.is_file():
+            value = read_json_object(path).get("max_position_embeddings", DEFAULT_MAX_POSITIONS)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise CheckpointError(f"{path}: max_position_embeddings must be a positive integer, found {value!r}")
+            return value
+    return DEFAULT_MAX_POSITIONS
+
+
+def sequence_length_problem(value: int, flag: str, limit: int, pairs: bool = True) -> str | None:
+    """Why `value` cannot be the `flag` sequence length of a model with `limit` positions, or None.
+    The one line gives the allowed range."""
+    low = MIN_PAIR_LENGTH if pairs else MIN_SINGLE_LENGTH
+    if low <= value <= limit:
+        return None
+    room = ("[CLS] a [SEP] b [SEP] with a token of each text" if pairs else "[CLS] a [SEP] with a token of the text")
+    return (f"{flag} {value} is out of range: it must lie between {low} ({room}) and {limit} (the model's "
+            f"max_position_embeddings)")
+
+
+def hf_load_error_line(err: Exception) -> str | None:
+    """One line for what transformers' `from_pretrained` raised on a damaged or mismatched model
+    directory, or None when it is not that (a bug keeps its traceback)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    if isinstance(err, (OSError, ValueError)):                 # missing files, unreadable config.json
+        return lines[0]
+    if type(err).__name__ == "SafetensorError":
+        return f"unreadable safetensors file ({lines[0]}); it is truncated or corrupt, download or convert again"
+    if isinstance(err, RuntimeError) and "size mismatch" in str(err):   # load_state_dict's shape check
+        return f"the weights do not match config.json ({lines[-1]})"
+    return None

@@ -7,7 +7,7 @@ model is switched with `use_fused_cpu_kernels()`); the reference model, the trac
 use Paddle's own ops. This file builds and loads the ops and wraps each one.
 
 The build needs a C++ compiler (g++ >= 5.4 as `cc`); it runs once and is cached under
-`$SQUEEZEBERT_KERNEL_DIR` (default `~/.cache/squeezebert_paddle/kernels`). Where it cannot be built,
+`$SQUEEZEBERT_KERNEL_DIR` (default `$XDG_CACHE_HOME`, else `~/.cache`, `/squeezebert_paddle/kernels`). Where it cannot be built,
 or with `SQUEEZEBERT_FUSED_KERNELS=0`, `use_fused_cpu_kernels()` returns False and the reference runs
 (same results, slower).
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import paddle
 
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, user_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def cache_dir() -> Path:
     """The build directory: keyed by everything Paddle's builder records and compares (source, flags,
     the include and library paths of this Python and this Paddle install) plus the CPU (-march=native),
     so two checkouts share one build while two venvs each keep their own."""
-    root = os.environ.get("SQUEEZEBERT_KERNEL_DIR") or Path.home() / ".cache" / "squeezebert_paddle" / "kernels"
+    root = os.environ.get("SQUEEZEBERT_KERNEL_DIR") or user_cache_dir() / "kernels"
     parts = [SOURCE.read_bytes(), *(flag.encode() for flag in CFLAGS + LDFLAGS), paddle.__version__.encode(),
              os.path.realpath(paddle.__file__).encode(), sysconfig.get_paths()["include"].encode(),
              platform.node().encode()]
@@ -108,7 +108,8 @@ def _build(directory: Path):
             module = build(name=NAME, sources=[str(source)], extra_cxx_cflags=CFLAGS, extra_ldflags=LDFLAGS,
                            build_directory=str(directory), verbose=False)
     except Exception as error:
-        raise BuildError(error, "".join(output)) from None
+        cached = before is not None and library.exists() and library.stat().st_mtime_ns == before
+        raise BuildError(error, "".join(output), cached_library=library if cached else None) from None
     # Paddle writes the ops' Python wrappers to NAME_<thread id>.py for each process and deletes it
     # only at a clean exit; the module is loaded by now, so remove it (and any a killed process left).
     for stale in (directory / NAME).glob(f"{NAME}_[0-9]*.py"):
@@ -119,7 +120,8 @@ def _build(directory: Path):
 class BuildError(Exception):
     """A failed kernel build, with what the builder printed."""
 
-    def __init__(self, error: Exception, output: str):
+    def __init__(self, error: Exception, output: str, cached_library: Path | None = None):
+        self.cached_library = cached_library     # set when loading an existing build failed (not compiling)
         lines = str(error).strip().splitlines()
         reason = f"{type(error).__name__}: {lines[-1] if lines else ''}"
         compiler = [line.strip() for line in output.splitlines() if "error:" in line]
@@ -138,11 +140,15 @@ def load():
     directory = cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        # One builder at a time (several processes of a distributed launch start together).
-        with open(directory / ".lock", "w") as lock:
+        # One builder at a time (several processes of a distributed launch start together). O_NOFOLLOW
+        # and no truncation: a link planted at the lock's name is refused, its target never touched.
+        lock = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             start = time.perf_counter()
-            _module, compiled = _build(directory)
+            _module, compiled = _build_or_rebuild(directory)
+        finally:
+            os.close(lock)
         if compiled:
             logger.info("built the fused CPU kernels in %.1f s (cached in %s)", time.perf_counter() - start,
                         directory)
@@ -151,6 +157,19 @@ def load():
         logger.warning("fused CPU kernels unavailable (%s); the model uses Paddle's own ops, which are "
                        "slower on the CPU", _failure)
     return _module
+
+
+def _build_or_rebuild(directory: Path):
+    """`_build`; a cached library that no longer loads (truncated, corrupt) is said, removed and rebuilt."""
+    try:
+        return _build(directory)
+    except BuildError as error:
+        if error.cached_library is None:
+            raise
+        logger.warning("the cached fused CPU kernel library %s cannot be loaded (%s); rebuilding it",
+                       error.cached_library, error)
+        error.cached_library.unlink(missing_ok=True)
+        return _build(directory)
 
 
 def failure() -> str | None:

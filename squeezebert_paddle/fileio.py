@@ -12,6 +12,7 @@ Framework-free (standard library and numpy): every writer in the package goes th
 - `remove_atomically`: a file or directory gone whole (a kill leaves it, or a temporary the cleanup removes).
 - `unwritable_reason` / `unwritable_file_reason`: why a directory, or a file, could not be created
   or written, checked before any work.
+- `user_cache_dir`: the package's per-user cache directory.
 - `json_text`: the one JSON encoding of the package (numpy scalars and arrays, paths).
 """
 from __future__ import annotations
@@ -170,6 +171,11 @@ def remove_atomically(path: str | os.PathLike) -> None:
     trash = tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent)
     os.rename(path, trash)                # onto the empty placeholder: a unique name
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def user_cache_dir() -> Path:
+    """The package's per-user cache: $XDG_CACHE_HOME/squeezebert_paddle, else ~/.cache/squeezebert_paddle."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "squeezebert_paddle"
 
 
 def unwritable_reason(directory: str | os.PathLike) -> str | None:

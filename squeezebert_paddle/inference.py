@@ -2,15 +2,18 @@
 
 The exported program takes int64 `input_ids`, `attention_mask`, `token_type_ids` of shape [batch, seq]
 (both dynamic) and returns the classifier logits, or the pooled output for a model without a head.
-The export is cached under `<model_dir>/inference/` together with a fingerprint of the weights, the
-config and the model code; any change to those re-exports.
+The export is cached under `<model_dir>/inference/` (a user cache directory for a read-only model
+directory) together with a fingerprint of the weights, the config and the model code, and a record of
+each exported file; any change to those, or a damaged file, re-exports.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
+import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import paddle
@@ -19,7 +22,8 @@ from paddle.static import InputSpec
 
 from . import activations, modeling, packed_encoder
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
-from .fileio import atomic_directory, atomic_write_json
+from .fileio import (atomic_directory, atomic_write_json, clean_interrupted_writes, unwritable_reason,
+                     user_cache_dir)
 from .modeling import SqueezeBertForSequenceClassification
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -90,16 +94,32 @@ def fingerprint(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_export(model_dir: str | Path, architecture: str | None = None) -> tuple[Path, bool]:
+def cached_export(model_dir: str | Path, architecture: str | None = None,
+                  say: Callable[[str], None] = print) -> tuple[Path, bool]:
     """Export the model in `model_dir` once; returns (prefix, reused_cache). The program returns the
-    logits of a sequence-classification checkpoint, else the encoder's pooled output."""
+    logits of a sequence-classification checkpoint, else the encoder's pooled output.
+
+    The cache is `<model_dir>/inference/`, or for a model directory this process cannot write,
+    `export_cache_root()/<fingerprint>`. A cache is reused only when its export.json matches the
+    fingerprint and every exported file still has the size, mtime and head/tail digest recorded at
+    export (see `file_record`); otherwise it is exported again. `say` gets one line for each of these
+    decisions that is not the plain case (another cache location, a cache that does not verify)."""
     model_dir = Path(model_dir)
-    cache = model_dir / CACHE_DIR
     key = fingerprint(model_dir)
-    meta_path = cache / META_FILE
-    if _cached_fingerprint(meta_path) == key:
+    cache = model_dir / CACHE_DIR
+    problem = _cache_problem(cache, key)
+    if problem is None:
         return cache / PREFIX, True
-    config = json.loads((model_dir / CONFIG_FILE).read_text())
+    reason = unwritable_reason(model_dir)
+    if reason is not None:
+        cache = export_cache_root() / key[:32]
+        say(f"export: {reason}; the export is cached in {cache} instead")
+        problem = _cache_problem(cache, key)
+        if problem is None:
+            return cache / PREFIX, True
+    if problem != "none yet":
+        say(f"export: the cache in {cache} is not usable ({problem}); exporting again")
+    config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     if architecture is None:
         declared = (config.get("architectures") or ["SqueezeBertModel"])[0]
         architecture = declared if declared == "SqueezeBertForSequenceClassification" else "SqueezeBertModel"
@@ -107,21 +127,65 @@ def cached_export(model_dir: str | Path, architecture: str | None = None) -> tup
 
     def fill(tmp: Path) -> None:
         export(model, tmp)
-        atomic_write_json(tmp / META_FILE, {"fingerprint": key, "architecture": architecture})
+        files = {p.name: file_record(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        atomic_write_json(tmp / META_FILE, {"fingerprint": key, "architecture": architecture, "files": files})
 
+    clean_interrupted_writes(cache.parent)     # what a killed or failed export left
     try:
         atomic_directory(cache, fill)
     except OSError:
-        if _cached_fingerprint(meta_path) != key:  # not a concurrent run that renamed the same export first
+        if _cache_problem(cache, key) is not None:  # not a concurrent run that renamed the same export first
             raise
     return cache / PREFIX, False
 
 
-def _cached_fingerprint(meta_path: Path) -> str | None:
+def export_cache_root() -> Path:
+    """Where exports of read-only model directories go: $XDG_CACHE_HOME (else ~/.cache)/squeezebert_paddle/exports."""
+    return user_cache_dir() / "exports"
+
+
+def file_record(path: Path) -> dict:
+    """What `_cache_problem` checks an exported file against: size, mtime_ns, and a SHA-256 of its first
+    and last MiB. Hashing a whole full-size export (~200 MB of parameters) costs about 0.3 s on every
+    run; this costs milliseconds and still catches truncation, replacement, and an edit that changes
+    the mtime (a same-size overwrite of the middle that keeps the mtime is not caught)."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        digest.update(f.read(1 << 20))
+        if stat.st_size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+        digest.update(f.read())
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head_tail_sha256": digest.hexdigest()}
+
+
+def _cache_problem(cache: Path, key: str) -> str | None:
+    """Why the export cache in `cache` cannot be reused for fingerprint `key`, or None when it can."""
+    meta_path = cache / META_FILE
+    if not cache.is_dir():
+        return "none yet"
     try:
-        return json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
-        return None
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"no {META_FILE}"
+    except (OSError, ValueError) as err:
+        return f"{META_FILE} unreadable: {err}"
+    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict) or not meta["files"]:
+        return f"{META_FILE} records no files"
+    if meta.get("fingerprint") != key:
+        return "the weights, config or model code changed"
+    for name, recorded in meta["files"].items():
+        path = cache / name
+        if not path.is_file():
+            return f"{name} is missing"
+        try:
+            if file_record(path) != recorded:
+                return f"{name} differs from what was exported"
+        except OSError as err:
+            return f"{name} unreadable: {err.strerror}"
+    if not Path(program_files(cache / PREFIX)[0]).is_file():
+        return "no program file"
+    return None
 
 
 def program_files(prefix: Path) -> tuple[str, str]:

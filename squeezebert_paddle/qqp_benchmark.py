@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from .flops import BERT_BASE, SQUEEZEBERT, EncoderShape, packed_flops, workload_
 from .assets import SAMPLE_QQP_DEV, VOCAB_FILE
 from .data import Batch, encode_examples, make_batches, read_pairs, restore_order
 from .checkpoint import (CONFIG_FILE, GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES, CheckpointError,
-                         is_hf_checkpoint, require_model_dir)
+                         is_hf_checkpoint, max_positions, require_model_dir, sequence_length_problem)
 from .demo import MNLI_LABELS, model_line
 from .errors import ExpectedError
 from .fileio import atomic_write_json, unwritable_file_reason
@@ -75,11 +74,11 @@ def check_args(args) -> None:
     if args.model_path is not None and not args.model_path.is_dir():
         raise UsageError(f"--model_path {args.model_path}: no such directory; {GET_CHECKPOINTS}; or time random "
                          f"weights with --random_init")
-    for name in ("batch_size", "max_seq_len", "threads"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be at least 1")
+    for name, low in (("batch_size", 1), ("threads", 1), ("warmup", 0)):
+        if getattr(args, name) < low:
+            raise UsageError(f"--{name} {getattr(args, name)} is out of range: it must be at least {low}")
     if args.limit is not None and args.limit < 0:
-        raise UsageError("--limit must be 0 (all pairs) or more")
+        raise UsageError(f"--limit {args.limit} is out of range: it must be 0 (all pairs) or more")
     if args.precision == "fp16" and args.device == "cpu":
         raise UsageError("--precision fp16 needs --device gpu; on CPU use fp32 or bf16")
     if args.precision == "bf16" and args.device == "cpu" and not cpu_has_bf16():
@@ -105,8 +104,22 @@ def parse_checked(parser: argparse.ArgumentParser, framework: str):
     args = parser.parse_args()
     check_args(args)
     check_model_dir(args, framework)
+    check_max_seq_len(args, framework)
     print(model_summary(args), flush=True)
     return args
+
+
+def check_max_seq_len(args, framework: str) -> None:
+    """--max_seq_len between the room a pair's special tokens need and the model's position table
+    (from the config file `framework` loads)."""
+    names = (CONFIG_FILE, HF_CONFIG_FILE) if framework == "paddle" else (HF_CONFIG_FILE,)
+    try:
+        limit = max_positions(None if args.random_init else args.model_path, names)
+    except CheckpointError as err:
+        raise UsageError(f"--model_path: {err}") from None
+    problem = sequence_length_problem(args.max_seq_len, "--max_seq_len", limit)
+    if problem:
+        raise UsageError(problem)
 
 
 def check_model_dir(args, framework: str) -> None:
@@ -314,12 +327,3 @@ def finish(args, report: dict) -> None:
     if args.output_json:
         atomic_write_json(args.output_json, report)
         print(f"report written to {args.output_json}")
-
-
-def main_guard(main) -> int:
-    """Run a script's main; expected failures end as one line on stderr and exit code 2."""
-    try:
-        return main() or 0
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2

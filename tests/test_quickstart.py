@@ -80,7 +80,7 @@ def test_a_failing_step_ends_in_one_line_naming_its_log(tmp_path, capsys):
     (tmp_path / "logs").mkdir()
     with pytest.raises(quickstart.StepFailed) as err:
         quickstart.run_script("compare.py", "--models_root", tmp_path, log=tmp_path / "logs" / "x.log")
-    assert "compare.py exited with 1: error: no converted models under" in str(err.value)
+    assert "compare.py exited with 1: compare.py: error: no converted models under" in str(err.value)
     assert str(tmp_path / "logs" / "x.log") in str(err.value)
     assert (tmp_path / "logs" / "x.log").read_text().startswith("$ ")
 

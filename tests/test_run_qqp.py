@@ -3,7 +3,7 @@
 on a clone): the report's fields, the same predictions from Paddle inference, Paddle dygraph and
 PyTorch (and with --sort_by_length), bf16, the GLUE TSV form, --random_init, the export cache, and
 one-line errors with exit code 2 on bad inputs (one process per kind of error; the rest through the
-scripts' main_guard(main) in this process).
+scripts' run_main(main) in this process).
 All script runs happen once, in the module fixture `runs`; the tests read their results.
 """
 import json
@@ -140,7 +140,7 @@ ERRORS = {
     "gpu-torch": ("torch", ["--device", "gpu"], ["--device gpu"]),
     "missing-data": ("paddle", ["--data_path", "{bad}/nope.jsonl"], ["--data_path", "nope.jsonl", "not found"]),
 }
-# the same checks through the scripts' main_guard(main) in this process (a process each is seconds of
+# the same checks through the scripts' run_main(main) in this process (a process each is seconds of
 # start-up for the same code path)
 IN_PROCESS_ERRORS = {
     "missing-data-torch": ("torch", ["--data_path", "{bad}/nope.jsonl"], ["--data_path", "nope.jsonl", "not found"]),
@@ -392,14 +392,14 @@ def test_bad_input_exits_2_with_one_line(runs, case):
 def test_bad_input_in_process(case, model_dir, qqp_jsonl, bad_files, monkeypatch, capsys):
     import run_qqp_paddle
     import run_qqp_torch
-    from squeezebert_paddle import qqp_benchmark as qb
+    from squeezebert_paddle.errors import run_main
     name, extra, expected = IN_PROCESS_ERRORS[case]
     monkeypatch.setattr(sys, "argv", [f"run_qqp_{name}.py", *error_args(extra, model_dir, qqp_jsonl, bad_files)])
-    rc = qb.main_guard({"paddle": run_qqp_paddle, "torch": run_qqp_torch}[name].main)
+    rc = run_main({"paddle": run_qqp_paddle, "torch": run_qqp_torch}[name].main)
     out, err = capsys.readouterr()
     assert rc == 2
     lines = [line for line in err.splitlines() if "error" in line.lower()]   # not Paddle's import warnings
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert len(lines) == 1 and lines[0].startswith(f"run_qqp_{name}.py: error: "), err
     assert all(s.format(bad=bad_files) in lines[0] for s in expected), lines[0]
     assert "examples_per_second" not in out and "--vocab" not in lines[0]
 
@@ -460,12 +460,12 @@ def mnli_demo(tmp_path_factory, vocab_file):
 def test_label_count_mismatch_says_why_no_accuracy(framework, mnli_demo, qqp_jsonl, tmp_path, monkeypatch, capsys):
     import run_qqp_paddle
     import run_qqp_torch
-    from squeezebert_paddle import qqp_benchmark as qb
+    from squeezebert_paddle.errors import run_main
     out_json = tmp_path / "report.json"
     argv = [f"run_qqp_{framework}.py", "--model_path", str(mnli_demo), "--data_path", str(qqp_jsonl), "--limit", "4",
             "--no_progress", "--threads", "1", "--warmup", "0", "--output_json", str(out_json)]
     monkeypatch.setattr(sys, "argv", argv + (["--backend", "dygraph"] if framework == "paddle" else []))
-    assert qb.main_guard({"paddle": run_qqp_paddle, "torch": run_qqp_torch}[framework].main) == 0
+    assert run_main({"paddle": run_qqp_paddle, "torch": run_qqp_torch}[framework].main) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"model: {mnli_demo} (RANDOM WEIGHTS from --demo: timings are real, predictions are not)"
     reason = (f"no accuracy: the model has 3 labels (MNLI: contradiction, entailment, neutral), the data's labels "

@@ -30,11 +30,16 @@ class PaddleNLPPairTokenizer:
 
 
 def load_glue_tokenizer(model_type: str, model_dir: str | os.PathLike):
-    if model_type == "squeezebert":
-        from ..tokenizer import SqueezeBertTokenizer
-        return SqueezeBertTokenizer.from_pretrained(model_dir)
-    from paddlenlp.transformers import BertTokenizer
-    return PaddleNLPPairTokenizer(BertTokenizer.from_pretrained(str(model_dir)))
+    try:
+        if model_type == "squeezebert":
+            from ..tokenizer import SqueezeBertTokenizer
+            return SqueezeBertTokenizer.from_pretrained(model_dir)
+        from paddlenlp.transformers import BertTokenizer
+        return PaddleNLPPairTokenizer(BertTokenizer.from_pretrained(str(model_dir)))
+    except ValueError as err:           # also a file that is not UTF-8 or not JSON
+        raise TrainingError(f"{model_dir}: the tokenizer files (vocab.txt, tokenizer_config.json) cannot be "
+                            f"read ({' '.join(str(err).split())}); restore them from the checkpoint's "
+                            f"source") from None
 
 
 def load_glue_model(model_type: str, model_dir: str | os.PathLike, num_labels: int,
@@ -50,12 +55,13 @@ def load_glue_model(model_type: str, model_dir: str | os.PathLike, num_labels: i
         except (CheckpointError, ConfigError) as err:
             raise TrainingError(str(err)) from None
     from paddlenlp.transformers import BertForSequenceClassification
-    try:
-        return BertForSequenceClassification.from_pretrained(
-            str(model_dir), num_labels=num_labels, ignore_mismatched_sizes=ignore_mismatched_sizes,
-            **overrides)
-    except (RuntimeError, ValueError, OSError) as err:
-        raise TrainingError(f"{model_dir}: " + " ".join(str(err).split())) from None
+
+    from ..checkpoint import load_paddlenlp_model
+    try:   # not PaddleNLP's from_pretrained: it unpickles model_state.pdparams whole (a crafted file runs code)
+        return load_paddlenlp_model(BertForSequenceClassification, model_dir, num_labels=num_labels,
+                                    ignore_mismatched_sizes=ignore_mismatched_sizes, **overrides)
+    except CheckpointError as err:
+        raise TrainingError(str(err)) from None
 
 
 def switch_to_fused_kernels(model, device: str) -> bool:
