@@ -17,6 +17,7 @@ import sys
 import warnings
 
 from squeezebert_paddle.data import GLUE_TASKS, get_task
+from squeezebert_paddle.errors import run_main
 from squeezebert_paddle.training.settings import RunSettings, default_values
 
 TASKS = tuple(GLUE_TASKS)
@@ -54,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--download", action="store_true",
       help="if the task's files are missing, fetch them from the Hugging Face hub (nyu-mll/glue; "
            "PaddleNLP as fallback) into --data_dir or ./glue_data/<TASK> (network)")
-    a("--max_seq_length", type=int, help="truncate pairs to this many tokens (1..512)")
+    a("--max_seq_length", type=int,
+      help="truncate inputs to this many tokens, special tokens included: at least 5 for pairs, 3 for "
+           "single sentences, at most the model's max_position_embeddings")
     a("--batch_size", type=int, help="training examples per process per micro-batch")
     a("--eval_batch_size", type=int, help="evaluation batch size (default: --batch_size)")
     a("--learning_rate", type=float, help="peak learning rate of AdamW")
@@ -84,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("--cpu_threads", type=int,
       help="math-library threads per process on CPU (default: available cores / processes on the node)")
     a("--resume_from_checkpoint", metavar="DIR",
-      help="continue exactly from OUTPUT/checkpoint-<step>/ (same seed and global batch)")
+      help="continue exactly from OUTPUT/checkpoint-<step>/; the settings that define the run (task, "
+           "model, learning rate and schedule, sequence length, batch, seed, ...) must be the same")
+    a("--allow_changed_settings", action="store_true",
+      help="resume although settings recorded in the checkpoint changed (each change is logged; a "
+           "changed task starts the best-model record afresh)")
     a("--overwrite_output_dir", action="store_true",
       help="start afresh in an --output_dir that holds another run: its outputs (checkpoints, best/, "
            "final/, metrics, VisualDL records, plots, predictions) are removed first; other files stay")
@@ -105,4 +112,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

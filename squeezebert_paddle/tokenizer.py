@@ -129,8 +129,9 @@ class SqueezeBertTokenizer:
         if max_seq_len is not None:
             pair = ids_b is not None
             if max_seq_len < min_sequence_length(pair):
-                raise ValueError(f"max_seq_len {max_seq_len} leaves no room for text: "
-                                 f"{sequence_length_rule(pair)}")
+                what = "a pair" if pair else "a text"
+                raise ValueError(f"max_seq_len {max_seq_len} leaves no room for text: {what} needs at least "
+                                 f"{min_sequence_length(pair)} tokens, special tokens included")
             ids_a, ids_b = truncate_longest_first(ids_a, ids_b, max_seq_len - special_token_count(pair))
         ids = [self.cls_token_id, *ids_a, self.sep_token_id]
         types = [0] * len(ids)
@@ -184,19 +185,6 @@ def special_token_count(pair: bool) -> int:
 def min_sequence_length(pair: bool) -> int:
     """The shortest max_seq_len that keeps any text: the special tokens plus one word piece."""
     return special_token_count(pair) + 1
-
-
-def sequence_length_range(pair: bool, max_position_embeddings: int) -> tuple[int, int]:
-    """(lowest, highest) sequence length a model with `max_position_embeddings` positions can take
-    for single sentences or pairs; lowest > highest when none fits."""
-    return min_sequence_length(pair), max_position_embeddings
-
-
-def sequence_length_rule(pair: bool) -> str:
-    """Why the lower bound is what it is, for error messages."""
-    if pair:
-        return "[CLS] a [SEP] b [SEP] needs 3 special tokens and at least 1 word piece, so at least 4"
-    return "[CLS] text [SEP] needs 2 special tokens and at least 1 word piece, so at least 3"
 
 
 def truncate_longest_first(ids_a: list[int], ids_b: list[int] | None, budget: int):

@@ -148,7 +148,8 @@ def test_malformed_rows_are_skipped_and_counted(tmp_path, headless_dir, glue_dir
     caplog.set_level("INFO")
     assert main(flags(headless_dir, data, tmp_path / "out", "rte", "--batch_size", 8,
                                "--max_steps", 2, "--save_steps", 2)) == 0
-    assert f"{data / 'train.tsv'}: skipped 2 malformed rows, kept 40" in caplog.text
+    assert (f"{data / 'train.tsv'}: skipped 2 malformed rows, kept 40 (line 42: 2 tab-separated columns, "
+            f"expected 4; line 43: label 'maybe' is not one of entailment, not_entailment)") in caplog.text
     assert "train examples 40" in caplog.text
 
 
@@ -157,7 +158,10 @@ def test_malformed_rows_are_skipped_and_counted(tmp_path, headless_dir, glue_dir
 @pytest.mark.parametrize("extra,expected", [
     (["--learning_rate", "0"], "--learning_rate must be positive"),
     (["--warmup_steps", "5", "--warmup_proportion", "0.1"], "not both"),
-    (["--max_seq_length", "1000"], "--max_seq_length must be in 1..512"),
+    (["--max_seq_length", "1000"], "--max_seq_length 1000 is out of range: it must lie between 5"),
+    (["--learning_rate", "nan"], "--learning_rate must be a finite number, got nan"),
+    (["--max_grad_norm", "inf"], "--max_grad_norm must be a finite number, got inf"),
+    (["--seed", "-1"], "--seed must be in 0..4294967295, got -1"),
     (["--hidden_dropout_prob", "1.5"], "--hidden_dropout_prob must be in [0, 1)"),
     (["--amp"], "--amp needs --device gpu"),
     (["--resume_from_checkpoint", "/nonexistent/checkpoint-9"], "trainer_state.json not found"),
@@ -178,14 +182,15 @@ def test_missing_data_names_the_files_without_traceback(tmp_path, headless_dir):
         assert name in lines[0]
 
 
-def test_data_file_that_is_not_utf8_ends_in_one_line(tmp_path, headless_dir, glue_dir, capsys):
+def test_a_data_row_that_is_not_utf8_is_skipped_and_named(tmp_path, headless_dir, glue_dir, caplog):
+    """One Latin-1 row costs that row, not the file: skipped, counted and named by its line."""
     data = subset_glue_dir(glue_dir / "RTE", tmp_path / "RTE", 40, 8)
     with open(data / "train.tsv", "ab") as f:
         f.write(b"9999\tLatin-1 text: caf\xe9\tanother sentence\tentailment\n")
-    assert main(flags(headless_dir, data, tmp_path / "out", "rte", "--max_steps", 1)) == 1
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"run_glue.py: error: {data / 'train.tsv'}: not UTF-8 text (byte 0xe9 at line 42); GLUE files are "
-        f"UTF-8: re-download or re-encode it")
+    caplog.set_level("INFO")
+    assert main(flags(headless_dir, data, tmp_path / "out", "rte", "--max_steps", 1, "--batch_size", 8)) == 0
+    assert (f"{data / 'train.tsv'}: skipped 1 malformed rows, kept 40 (line 42: not UTF-8 (byte 0xe9 at "
+            f"column 23))") in caplog.text
 
 
 def test_model_dir_and_device_problems(tmp_path, headless_dir, glue_dir, capsys):
@@ -215,10 +220,44 @@ def test_diverging_run_exits_with_one_line(tmp_path, headless_dir, glue_dir, cap
 
 
 def test_sequence_longer_than_the_model_exits_with_one_line(tmp_path, headless_dir, glue_dir, capsys):
-    assert main(flags(headless_dir, glue_dir / "QQP", tmp_path / "o", "QQP", "--max_seq_length", 200)) == 1
+    """Refused before anything loads: the model's max_position_embeddings is read from its config."""
+    assert main(flags(headless_dir, glue_dir / "QQP", tmp_path / "o", "QQP", "--max_seq_length", 200)) == 2
+    assert capsys.readouterr().err == (
+        "run_glue.py: error: --max_seq_length 200 is out of range: it must lie between 5 ([CLS] a [SEP] b "
+        "[SEP] with a token of each text) and 128 (the model's max_position_embeddings)\n")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("task,length,low", [("QQP", 1, 5), ("QQP", 2, 5), ("QQP", 4, 5), ("SST-2", 2, 3)])
+def test_max_seq_length_below_the_special_tokens_is_refused(tmp_path, headless_dir, glue_dir, capsys, task,
+                                                            length, low):
+    assert main(flags(headless_dir, glue_dir / task, tmp_path / "o", task, "--max_seq_length", length)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"run_glue.py: error: --max_seq_length {length} is out of range: it must lie "
+                          f"between {low} ") and err.endswith(" and 128 (the model's max_position_embeddings)\n")
+
+
+@pytest.mark.parametrize("task,length", [("QQP", 5), ("SST-2", 3)])
+def test_the_shortest_allowed_sequence_trains(tmp_path, headless_dir, glue_dir, task, length):
+    """At the lowest --max_seq_length the truncation budget is one word piece per text, never negative."""
+    data = subset_glue_dir(glue_dir / task, tmp_path / task, 16, 8)
+    out = tmp_path / "out"
+    assert main(flags(headless_dir, data, out, task, "--max_seq_length", length, "--batch_size", 16,
+                      "--max_steps", 1, "--save_steps", 1)) == 0
+    assert trainer_state(out)["global_step"] == 1
+
+
+def test_config_files_that_are_not_utf8_end_in_one_line(tmp_path, headless_dir, glue_dir, capsys):
+    bad_config, bad_tokenizer = (shutil.copytree(headless_dir, tmp_path / n) for n in ("config", "tok"))
+    (bad_config / "model_config.json").write_bytes(b'{"hidden_size": 32, "name": "caf\xe9"}')
+    assert main(flags(bad_config, glue_dir / "QQP", tmp_path / "o1", "QQP")) == 2
+    assert capsys.readouterr().err == (f"run_glue.py: error: {bad_config / 'model_config.json'}: not UTF-8 text "
+                                       f"(byte 0xe9 at offset 32); restore the file from the checkpoint's source\n")
+    (bad_tokenizer / "tokenizer_config.json").write_bytes(b'{"do_lower_case": true, "x": "caf\xe9"}')
+    assert main(flags(bad_tokenizer, glue_dir / "QQP", tmp_path / "o2", "QQP", "--max_steps", 1)) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last == ("run_glue.py: error: --max_seq_length 200 exceeds the model's "
-                    "max_position_embeddings (128)")
+    assert last.startswith(f"run_glue.py: error: {bad_tokenizer}: the tokenizer files (vocab.txt, "
+                           f"tokenizer_config.json) cannot be read ('utf-8' codec can't decode byte 0xe9")
 
 
 # -- where the data comes from, random weights, a used output directory ------------------------------

@@ -110,10 +110,17 @@ class MetricsWriter:
         """Append one evaluation; on disk before the run goes on (an appended line, not a rewrite)."""
         if not self.enabled:
             return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        line = (json.dumps(record) + "\n").encode("utf-8")
+        with open(self.path, "ab", buffering=0) as f:
+            size = f.seek(0, os.SEEK_END)
+            try:
+                done = 0
+                while done < len(line):
+                    done += f.write(line[done:])
+                os.fsync(f.fileno())
+            except OSError:
+                f.truncate(size)              # no half line (a full disk still lets a file shrink)
+                raise
         self.scalars({k: v for k, v in record.items() if "/" in k}, record["step"])
 
     def close(self) -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 import paddle
 
 from .. import cpu_kernels
-from ..data import GlueDataError, TaskSpec, load_glue_splits, prepare_glue_data, split_files
+from ..data import TaskSpec, load_glue_splits, prepare_glue_data, split_files
 from ..demo import MARKER_FILE, is_demo
+from ..errors import run_main
 from ..fileio import atomic_directory, atomic_write_json, clean_interrupted_writes
 from .errors import TrainingError
 from .evaluation import MetricsWriter, plot_curves, write_predictions
@@ -29,7 +30,7 @@ from .output_layout import (ARGS_FILE, BEST_DIR, CURVES_FILE, FINAL_DIR, PREDICT
                             TRAINER_STATE_FILE, remove_run_outputs)
 from .processes import Dist, barrier, configure_logging, launched_rank, setup_distributed
 from .settings import RunSettings, default_device, first_problem
-from .state import Run, resume_state
+from .state import Run, copy_best_model, resume_state, saving
 
 logger = logging.getLogger("squeezebert_paddle.training")
 
@@ -125,30 +126,44 @@ def build_run(settings: RunSettings, ctx: Dist) -> Run:
     if resume is not None:
         resume_state(run, resume)
     if ctx.is_main:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        clean_interrupted_writes(output_dir)
-        if settings.overwrite_output_dir and resume is None:
-            removed = remove_run_outputs(output_dir)
-            if removed:
-                logger.info("--overwrite_output_dir: removed the previous run's %s from %s",
-                            ", ".join(removed), output_dir)
-        atomic_write_json(output_dir / ARGS_FILE, resolved_settings(settings, run, data_dir))
+        with saving(run, output_dir):
+            prepare_output_dir(run, data_dir)
     return run
+
+
+def prepare_output_dir(run: Run, data_dir: Path) -> None:
+    """The output directory cleaned of interrupted writes (and, with --overwrite_output_dir, of the
+    previous run), a resumed run's best/ carried over, and args.json (rank 0 only)."""
+    settings, output_dir = run.settings, run.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    clean_interrupted_writes(output_dir)
+    if settings.overwrite_output_dir and not settings.resume_from_checkpoint:
+        removed = remove_run_outputs(output_dir)
+        if removed:
+            logger.info("--overwrite_output_dir: removed the previous run's %s from %s",
+                        ", ".join(removed), output_dir)
+    if run.best_source is not None:
+        copy_best_model(run.best_source, output_dir)
+    atomic_write_json(output_dir / ARGS_FILE, resolved_settings(settings, run, data_dir))
 
 
 def finish_run(run: Run) -> None:
     """Final model, trainer state, curves, and (with --do_predict) predictions from the best model."""
     out = run.output_dir
     if run.dist.is_main:
-        atomic_directory(out / FINAL_DIR, lambda tmp: save_model_dir(unwrap(run.model), run.tokenizer, tmp))
+        with saving(run, out / FINAL_DIR):
+            atomic_directory(out / FINAL_DIR, lambda tmp: save_model_dir(unwrap(run.model), run.tokenizer, tmp))
         logger.info("saved the final model to %s", out / FINAL_DIR)
-        atomic_write_json(out / TRAINER_STATE_FILE, asdict(run.state))
-        plot_curves(out / CURVES_FILE, run.state.train_log, run.state.eval_log, run.metric_key)
+        with saving(run, out / TRAINER_STATE_FILE):
+            atomic_write_json(out / TRAINER_STATE_FILE, asdict(run.state))
+        with saving(run, out / CURVES_FILE):
+            plot_curves(out / CURVES_FILE, run.state.train_log, run.state.eval_log, run.metric_key)
     if run.settings.do_predict and run.dist.is_main:
         source = out / BEST_DIR if (out / BEST_DIR).is_dir() else out / FINAL_DIR
         load_weights_from(unwrap(run.model), source)
         logger.info("predicting the test files with %s", source)
-        write_predictions(run, out / PREDICTIONS_DIR)
+        with saving(run, out / PREDICTIONS_DIR):
+            write_predictions(run, out / PREDICTIONS_DIR)
     barrier(run.dist)
     logger.info("best %s %.4f at step %s", run.metric_key, run.state.best_metric, run.state.best_step)
 
@@ -163,7 +178,8 @@ def train(settings: RunSettings) -> dict:
         try:
             log_run_summary(run)
             train_loop(run)
-            if not run.state.eval_log or run.state.eval_log[-1]["step"] != run.state.global_step:
+            state = run.state                 # (no best model recorded: a resume that starts it afresh)
+            if not state.eval_log or state.eval_log[-1]["step"] != state.global_step or state.best_step is None:
                 evaluate_and_keep_best(run, fractional_epoch(run))
             finish_run(run)
         finally:
@@ -172,16 +188,11 @@ def train(settings: RunSettings) -> dict:
 
 
 def run_command(settings: RunSettings, prog: str = "run_glue.py") -> int:
-    """run_glue.py's run: exit 2 with one line for a problem found before training, 1 for an
-    expected failure during it, 0 when done."""
+    """run_glue.py's run: exit 2 with one line for a problem found before training, 1 (through
+    `errors.run_main`) for an expected failure during it, 0 when done."""
     problem = first_problem(settings)
     if problem:
         print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
     configure_logging(launched_rank())
-    try:
-        train(settings)
-    except (TrainingError, GlueDataError) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main(lambda: train(settings) and None, prog)

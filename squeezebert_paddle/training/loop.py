@@ -26,9 +26,15 @@ from .errors import TrainingError
 from .evaluation import evaluate_dev
 from .output_layout import BEST_DIR, EVAL_RESULTS_FILE, checkpoint_dir
 from .processes import all_gather, barrier
-from .state import Run, rng_snapshot, save_checkpoint
+from .state import Run, rng_snapshot, save_checkpoint, saving
 
 logger = logging.getLogger("squeezebert_paddle.training")
+
+# A checkpoint counts as sane when the mean training loss of the steps that led to it (since the
+# previous checkpoint) is finite and at most this many times the lowest reference so far: the first
+# step's loss (the untrained model's) and the earlier checkpoints' means. A diverging run's loss
+# climbs far past the untrained model's before it overflows; noise stays well within the factor.
+SANE_LOSS_FACTOR = 4.0
 
 
 class NonFiniteLoss(TrainingError):
@@ -70,10 +76,39 @@ def train_step(run: Run, chunk: Sequence[np.ndarray]) -> float:
     return value
 
 
+def judge_checkpoints(state) -> list[tuple[dict, bool, float | None]]:
+    """(checkpoint record, sane, reference it was held to) for each checkpoint of the run, in order
+    (see SANE_LOSS_FACTOR)."""
+    reference, judged = state.first_loss, []
+    for record in state.checkpoint_losses:
+        loss = record["loss"]
+        sane = math.isfinite(loss) and (reference is None or loss <= SANE_LOSS_FACTOR * reference)
+        judged.append((record, sane, reference))
+        if math.isfinite(loss):
+            reference = loss if reference is None else min(reference, loss)
+    return judged
+
+
 def non_finite_error(run: Run, value: float) -> NonFiniteLoss:
-    last = run.state.last_checkpoint
-    where = (f"the last good checkpoint is {last} (continue with --resume_from_checkpoint {last} and a "
-             f"lower --learning_rate or a --max_grad_norm)" if last else "no checkpoint was saved before it")
+    """The stop, naming the newest checkpoint that still exists and whose training loss was sane."""
+    judged = [j for j in judge_checkpoints(run.state) if Path(j[0]["path"]).is_dir()]
+    sane = [j for j in judged if j[1]]
+    if sane:
+        record, _, reference = sane[-1]
+        rule = (f"{SANE_LOSS_FACTOR:g}x the lowest before it, {reference:.4g}" if reference is not None
+                else "finite")
+        later = [f"{Path(r['path']).name} (mean loss {r['loss']:.4g})" for r, ok, _ in judged
+                 if r["step"] > record["step"]]
+        where = (f"the last sane checkpoint is {record['path']} (judged by its training loss: the mean over "
+                 f"steps {record['from_step']}-{record['step']}, {record['loss']:.4g}, is within {rule}"
+                 + (f"; later ones are not: {', '.join(later)}" if later else "")
+                 + f"); continue with --resume_from_checkpoint {record['path']} and a lower --learning_rate "
+                   f"or a --max_grad_norm")
+    elif judged:
+        where = (f"no checkpoint's training loss was sane (mean over its steps within {SANE_LOSS_FACTOR:g}x "
+                 f"the lowest before it): start again with a lower --learning_rate or a --max_grad_norm")
+    else:
+        where = "no checkpoint was saved before it"
     return NonFiniteLoss(f"step {run.state.global_step + 1}: training loss is {value}; stopping, {where}")
 
 
@@ -99,11 +134,18 @@ def after_step(run: Run, loss: float, lr: float, window: list, clock: list) -> N
     """Logging, evaluation, best model and checkpoints after optimizer step `global_step`."""
     step, settings, last = run.state.global_step, run.settings, run.plan.total_steps
     window.append(loss)
+    run.losses_since_checkpoint.append(loss)
+    if run.state.first_loss is None:
+        run.state.first_loss = loss
     if step % settings.logging_steps == 0 or step == last:
         log_training(run, window, clock, lr)
     if step % settings.eval_steps == 0 or step == last:
         evaluate_and_keep_best(run, fractional_epoch(run))
     if step % settings.save_steps == 0:
+        losses, run.losses_since_checkpoint = run.losses_since_checkpoint, []
+        run.state.checkpoint_losses.append({"step": step, "path": str(checkpoint_dir(run.output_dir, step)),
+                                            "from_step": step - len(losses) + 1,
+                                            "loss": sum(losses) / len(losses)})
         rng_states = all_gather(rng_snapshot(), run.dist)
         if run.dist.is_main:
             save_checkpoint(run, rng_states)
@@ -121,7 +163,8 @@ def evaluate_and_keep_best(run: Run, epoch: float) -> dict:
     logger.info("eval at step %d: %s", state.global_step,
                 ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
     if run.writer:
-        run.writer.evaluation(record)
+        with saving(run, run.writer.path):
+            run.writer.evaluation(record)
     value = results[run.metric_key]
     if state.best_metric is None or value > state.best_metric:
         state.best_metric, state.best_step = value, state.global_step
@@ -129,7 +172,8 @@ def evaluate_and_keep_best(run: Run, epoch: float) -> dict:
             def fill(tmp: Path) -> None:
                 models.save_model_dir(models.unwrap(run.model), run.tokenizer, tmp)
                 atomic_write_json(tmp / EVAL_RESULTS_FILE, record)
-            atomic_directory(run.output_dir / BEST_DIR, fill)
+            with saving(run, run.output_dir / BEST_DIR):
+                atomic_directory(run.output_dir / BEST_DIR, fill)
             logger.info("new best %s %.4f at step %d -> %s", run.metric_key, value,
                         state.global_step, run.output_dir / BEST_DIR)
     return results

@@ -5,10 +5,13 @@ before any training starts. Framework-free until the device check, which asks Pa
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, max_positions
+from ..checkpoint import sequence_length_problem as length_problem
 from ..data import TaskSpec, get_task, locate_glue_data, missing_data_message
 from ..fileio import unwritable_reason
 from ..tokenizer import VOCAB_FILE
@@ -49,6 +52,7 @@ class RunSettings:
     amp: bool = False
     cpu_threads: int | None = None                  # None: the cores available / processes on the node
     resume_from_checkpoint: str | None = None
+    allow_changed_settings: bool = False            # resume although run-defining settings changed
     overwrite_output_dir: bool = False
     do_predict: bool = False
 
@@ -69,13 +73,45 @@ class RunSettings:
                 if getattr(self, k) is not None}
 
 
+# The settings that define a run, recorded in each checkpoint: a resume with other values is refused
+# unless --allow_changed_settings. (Not here: where the run reads and writes, logging and saving
+# intervals, the device and threads: they change nothing the run computes.)
+RUN_DEFINING = ("task_name", "model_type", "model_name_or_path", "max_seq_length", "learning_rate",
+                "lr_scheduler", "warmup_steps", "warmup_proportion", "num_train_epochs", "max_steps",
+                "weight_decay", "adam_epsilon", "max_grad_norm", "gradient_accumulation_steps", "seed",
+                "hidden_dropout_prob", "attention_probs_dropout_prob", "amp")
+GLOBAL_BATCH = "global_batch_size"          # batch_size x processes: what the data order depends on
+
+
+def run_record(s: "RunSettings", global_batch: int) -> dict:
+    """The run-defining settings as a checkpoint records them (the model directory as an absolute path)."""
+    record = {name: getattr(s, name) for name in RUN_DEFINING}
+    record["model_name_or_path"] = os.path.abspath(s.model_name_or_path)
+    return record | {GLOBAL_BATCH: global_batch}
+
+
+def setting_changes(recorded: dict, now: dict) -> list[str]:
+    """'--learning_rate: checkpoint 2e-05, now 3e-05' for each recorded setting that differs."""
+    flag = {GLOBAL_BATCH: "--batch_size x processes"}
+    return [f"{flag.get(k, '--' + k)}: checkpoint {recorded[k]}, now {now[k]}"
+            for k in now if k in recorded and recorded[k] != now[k]]
+
+
 def default_values() -> dict:
     """{field: default} of every setting that has one."""
     return {f.name: f.default for f in dataclasses.fields(RunSettings) if f.default is not dataclasses.MISSING}
 
 
+SEED_LIMIT = 2 ** 32          # numpy's generators and paddle.seed take seeds in [0, 2**32)
+
+
 def value_problem(s: RunSettings) -> str | None:
-    """The first flag with an impossible value, as one sentence, or None."""
+    """The first flag with an impossible value, as one sentence, or None. (--max_seq_length needs the
+    model's config: `sequence_length_problem`.)"""
+    for field in dataclasses.fields(RunSettings):
+        value = getattr(s, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"--{field.name} must be a finite number, got {value}"
     positive = ("batch_size", "eval_batch_size", "learning_rate", "gradient_accumulation_steps",
                 "logging_steps", "save_steps", "eval_steps", "adam_epsilon")
     for name in positive:
@@ -85,8 +121,8 @@ def value_problem(s: RunSettings) -> str | None:
         return f"--cpu_threads must be positive, got {s.cpu_threads}"
     if s.max_steps <= 0 and s.num_train_epochs < 1:
         return "give --num_train_epochs >= 1 or --max_steps > 0"
-    if not 1 <= s.max_seq_length <= 512:
-        return f"--max_seq_length must be in 1..512, got {s.max_seq_length}"
+    if not 0 <= s.seed < SEED_LIMIT:
+        return f"--seed must be in 0..{SEED_LIMIT - 1}, got {s.seed}"
     if s.warmup_steps < 0 or not 0.0 <= s.warmup_proportion < 1.0:
         return "--warmup_steps must be >= 0 and --warmup_proportion in [0, 1)"
     if s.warmup_steps > 0 and s.warmup_proportion > 0:
@@ -112,6 +148,16 @@ def model_dir_problem(s: RunSettings) -> str | None:
     if missing:
         return f"--model_name_or_path {model_dir} lacks {', '.join(missing)}"
     return None
+
+
+def sequence_length_problem(s: RunSettings) -> str | None:
+    """--max_seq_length against what the task's inputs need and the model's max_position_embeddings
+    (read from its config before anything loads)."""
+    try:
+        limit = max_positions(s.model_name_or_path)
+    except CheckpointError as err:
+        return str(err)
+    return length_problem(s.max_seq_length, "--max_seq_length", limit, pairs=s.task.is_pair)
 
 
 def output_dir_problem(s: RunSettings) -> str | None:
@@ -168,5 +214,5 @@ def data_problem(s: RunSettings) -> str | None:
 
 def first_problem(s: RunSettings) -> str | None:
     """What stops the run before it starts, as one sentence, or None."""
-    return (value_problem(s) or model_dir_problem(s) or data_problem(s) or output_dir_problem(s)
-            or device_problem(s))
+    return (value_problem(s) or model_dir_problem(s) or sequence_length_problem(s) or data_problem(s)
+            or output_dir_problem(s) or device_problem(s))

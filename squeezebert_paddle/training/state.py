@@ -8,7 +8,10 @@ import base64
 import contextlib
 import json
 import logging
+import math
+import os
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +21,15 @@ import paddle
 
 from ..checkpoint import CheckpointError, read_pdparams, write_pdparams
 from ..data import Split, TaskSpec
+from ..errors import ENVIRONMENT_ERRNOS
 from ..fileio import atomic_directory, atomic_write_json
 from .errors import TrainingError
 from .models import save_model_dir, unwrap
 from .optim import StepPlan
-from .output_layout import (OPTIMIZER_FILE, RNG_FILE, SCALER_FILE, SCHEDULER_FILE, TRAINER_STATE_FILE,
-                            checkpoint_dir)
+from .output_layout import (BEST_DIR, EVAL_RESULTS_FILE, OPTIMIZER_FILE, RNG_FILE, SCALER_FILE,
+                            SCHEDULER_FILE, TRAINER_STATE_FILE, checkpoint_dir)
 from .processes import Dist
-from .settings import RunSettings
+from .settings import RunSettings, run_record, setting_changes
 
 logger = logging.getLogger("squeezebert_paddle.training")
 
@@ -40,6 +44,8 @@ class TrainState:
     last_checkpoint: str | None = None
     train_log: list = field(default_factory=list)   # {"step", "epoch", "loss", "lr"}
     eval_log: list = field(default_factory=list)    # {"step", "epoch", "<split>/<metric>": ...}
+    first_loss: float | None = None                 # step 1's training loss: the untrained reference
+    checkpoint_losses: list = field(default_factory=list)   # {"step", "path", "from_step", "loss"}
 
 
 @dataclass
@@ -60,6 +66,8 @@ class Run:
     fused_kernels: bool = False
     writer: Any = None         # evaluation.MetricsWriter once the run starts
     state: TrainState = field(default_factory=TrainState)
+    losses_since_checkpoint: list = field(default_factory=list)   # step losses since the last save
+    best_source: Path | None = None     # a resumed run's best/ to copy into a new output directory
 
     @property
     def metric_key(self) -> str:
@@ -141,7 +149,8 @@ def save_checkpoint(run: Run, rng_states: list) -> Path:
     state = asdict(run.state) | {"last_checkpoint": str(final)}
     meta = {"seed": run.settings.seed, "global_batch": run.plan.global_batch,
             "accumulation": run.plan.accumulation, "total_steps": run.plan.total_steps,
-            "world_size": run.dist.world, "model_type": run.settings.model_type, "task": run.task.name}
+            "world_size": run.dist.world, "model_type": run.settings.model_type, "task": run.task.name,
+            "run_settings": run_record(run.settings, run.plan.global_batch)}
 
     def fill(tmp: Path) -> None:
         save_model_dir(model, run.tokenizer, tmp)
@@ -152,9 +161,26 @@ def save_checkpoint(run: Run, rng_states: list) -> Path:
             atomic_write_json(tmp / SCALER_FILE, _scaler_state(run.scaler))
         atomic_write_json(tmp / TRAINER_STATE_FILE, state | meta)
 
-    atomic_directory(final, fill)
+    with saving(run, final):
+        atomic_directory(final, fill)
     logger.info("saved %s", final)
     return final
+
+
+@contextlib.contextmanager
+def saving(run: Run, target: Path):
+    """Turn a failed write of `target` caused by the environment (full disk, read-only filesystem,
+    ...) into one line naming it and the last checkpoint, which the atomic writers left intact."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        last = run.state.last_checkpoint
+        kept = (f"; nothing of it was left and {last} is intact: continue with --resume_from_checkpoint "
+                f"{last}" if last else "; nothing of it was left")
+        raise TrainingError(f"could not write {target}: {err.strerror or os.strerror(err.errno)}{kept}, "
+                            f"after freeing some space or with another --output_dir") from None
 
 
 def read_json(path: Path) -> Any:
@@ -165,43 +191,152 @@ def read_json(path: Path) -> Any:
         raise TrainingError(f"{path} not found: not a complete checkpoint directory") from None
     except json.JSONDecodeError as err:
         raise TrainingError(f"{path}: not valid JSON ({err.msg}); the checkpoint is damaged") from None
+    except UnicodeDecodeError as err:
+        raise TrainingError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                            f"{err.start}); the checkpoint is damaged") from None
 
 
-def check_resumable(saved: dict, run: Run, ckpt: Path) -> None:
-    """The data order must be the same: same seed, same examples per optimizer step."""
-    if saved["global_batch"] * saved["accumulation"] != run.plan.global_batch * run.plan.accumulation:
-        raise TrainingError(
-            f"{ckpt}: saved with {saved['global_batch']} examples x {saved['accumulation']} "
-            f"accumulation per step, this run takes {run.plan.global_batch} x {run.plan.accumulation}; "
-            f"keep batch_size x processes x gradient_accumulation_steps equal to resume")
-    if saved["seed"] != run.settings.seed:
-        raise TrainingError(f"{ckpt}: saved with --seed {saved['seed']}, this run has {run.settings.seed}; "
-                            f"the data order depends on it")
+# trainer_state.json fields a resume needs, beyond TrainState's own defaults: each a count >= 0.
+RESUME_COUNTS = ("global_step", "epoch", "batches_done", "seed", "global_batch", "accumulation", "total_steps")
+
+
+def trainer_state_problem(saved: Any) -> str | None:
+    """What makes a checkpoint's trainer_state.json unusable for a resume, or None."""
+    if not isinstance(saved, dict):
+        return f"a JSON {type(saved).__name__}, not an object"
+    for key in RESUME_COUNTS:
+        if key not in saved:
+            return f"lacks {key!r}"
+        value = saved[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"{key!r} is {value!r}, not a count"
+    for key in ("train_log", "eval_log", "checkpoint_losses"):
+        if not isinstance(saved.get(key, []), list):
+            return f"{key!r} is not a list"
+    for key in ("best_metric", "first_loss"):
+        value = saved.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key!r} is {value!r}, not a number"
+    return None
+
+
+def read_scheduler_state(path: Path, global_step: int) -> dict:
+    """lr_scheduler.json, checked: the schedule has stepped once per optimizer step."""
+    saved = read_json(path)
+    epoch = saved.get("last_epoch") if isinstance(saved, dict) else None
+    lr = saved.get("last_lr") if isinstance(saved, dict) else None
+    if (isinstance(epoch, bool) or not isinstance(epoch, int) or isinstance(lr, bool)
+            or not isinstance(lr, (int, float)) or not math.isfinite(lr)):
+        raise TrainingError(f"{path}: expected {{\"last_epoch\": <step>, \"last_lr\": <number>}}, found "
+                            f"{json.dumps(saved)[:80]}; the checkpoint is damaged: resume from another "
+                            f"checkpoint-<step>")
+    if epoch != global_step:
+        raise TrainingError(f"{path}: the schedule is at step {epoch}, the checkpoint at step {global_step}; "
+                            f"the checkpoint is damaged: resume from another checkpoint-<step>")
+    return saved
+
+
+def check_resumable(saved: dict, run: Run, ckpt: Path) -> list[str]:
+    """Refuse a resume whose run-defining settings differ from the checkpoint's (unless
+    --allow_changed_settings, which logs each change); returns the changes."""
+    recorded = saved.get("run_settings")
+    if not isinstance(recorded, dict):            # checkpoints written before the record existed
+        recorded = {"seed": saved["seed"], "global_batch_size": saved["global_batch"],
+                    "gradient_accumulation_steps": saved["accumulation"]}
+        recorded |= {k: saved[v] for k, v in (("task_name", "task"), ("model_type", "model_type")) if v in saved}
+        logger.warning("%s records only %s of the run's settings; the others are taken as given", ckpt,
+                       ", ".join(recorded))
+    changes = setting_changes(recorded, run_record(run.settings, run.plan.global_batch))
+    if changes and not run.settings.allow_changed_settings:
+        raise TrainingError(f"{ckpt} was saved by a run with other settings ({'; '.join(changes)}); resume "
+                            f"with the checkpoint's values, or pass --allow_changed_settings to continue "
+                            f"with the new ones")
+    for change in changes:
+        logger.warning("--allow_changed_settings: %s", change)
     if saved["total_steps"] != run.plan.total_steps:
         logger.warning("%s: total steps change from %d to %d; the learning-rate schedule changes with it",
                        ckpt, saved["total_steps"], run.plan.total_steps)
+    return changes
+
+
+def best_model_source(run: Run, ckpt: Path, task_changed: bool) -> Path | None:
+    """Keep the checkpoint's best-model record only when this run's best/ will hold that model: the
+    same output directory, or a new one that gets the checkpoint run's best/ copied (when it holds
+    the recorded step). Otherwise the record starts afresh, said in the log. Returns what to copy."""
+    state = run.state
+    if state.best_step is None:
+        return None
+    source, target = ckpt.parent / BEST_DIR, run.output_dir / BEST_DIR
+    why = None
+    if task_changed:
+        why = f"the task changed to {run.task.name}"
+    elif os.path.abspath(source) == os.path.abspath(target):
+        return None
+    else:
+        results = source / EVAL_RESULTS_FILE
+        recorded = read_json(results) if results.is_file() else None
+        step = recorded.get("step") if isinstance(recorded, dict) else None
+        if step == state.best_step:
+            logger.info("the best model so far (step %d) is copied from %s to %s", step, source, target)
+            return source
+        why = f"{source} does not hold the best model of step {state.best_step}"
+    logger.warning("%s: the best-model record (%.4f at step %d) starts afresh in %s", why,
+                   state.best_metric, state.best_step, run.output_dir)
+    state.best_metric = state.best_step = None
+    return None
+
+
+def copy_best_model(source: Path, output_dir: Path) -> None:
+    atomic_directory(output_dir / BEST_DIR, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
+
+
+def read_optimizer_arrays(path: Path) -> dict[str, np.ndarray]:
+    """optimizer.pdparams through the allow-list reader (numpy arrays only, never arbitrary pickles)."""
+    if not path.is_file():
+        raise TrainingError(f"{path} not found: the checkpoint lacks its optimizer state (AdamW moments); "
+                            f"resume from another checkpoint-<step>, or start a new run from its weights "
+                            f"with --model_name_or_path {path.parent} (the optimizer starts afresh)")
+    try:
+        return read_pdparams(path)
+    except CheckpointError as err:
+        raise TrainingError(f"{path}: refused as optimizer state ({str(err).removeprefix(f'{path}: ')}); "
+                            f"resume from another checkpoint-<step>") from None
 
 
 def resume_state(run: Run, ckpt: Path) -> None:
     """Restore optimizer, schedule, loss scale, data position and this rank's generator (the model
     weights were loaded from `ckpt` already)."""
     saved = read_json(ckpt / TRAINER_STATE_FILE)
-    check_resumable(saved, run, ckpt)
+    problem = trainer_state_problem(saved)
+    if problem:
+        raise TrainingError(f"{ckpt / TRAINER_STATE_FILE}: {problem}; the checkpoint is damaged or not "
+                            f"run_glue.py's: resume from another checkpoint-<step>")
+    changes = check_resumable(saved, run, ckpt)
     known = TrainState.__dataclass_fields__
     run.state = TrainState(**{k: v for k, v in saved.items() if k in known})
-    try:
-        arrays = read_pdparams(ckpt / OPTIMIZER_FILE)
-    except CheckpointError as err:
-        raise TrainingError(str(err)) from None
+    run.best_source = best_model_source(run, ckpt, any(c.startswith("--task_name") for c in changes))
+    arrays = read_optimizer_arrays(ckpt / OPTIMIZER_FILE)
     load_optimizer_arrays(run.optimizer, unwrap(run.model), arrays, ckpt / OPTIMIZER_FILE)
-    run.scheduler.set_state_dict(read_json(ckpt / SCHEDULER_FILE))
+    run.scheduler.set_state_dict(read_scheduler_state(ckpt / SCHEDULER_FILE, run.state.global_step))
     if run.scaler is not None and (ckpt / SCALER_FILE).is_file():
         run.scaler.load_state_dict(read_json(ckpt / SCALER_FILE))
-    rng = read_json(ckpt / RNG_FILE)
-    if run.dist.rank < len(rng["ranks"]):
-        rng_restore(rng["ranks"][run.dist.rank])
-    else:
-        logger.warning("%s: no generator state for rank %d (saved by %d processes); dropout masks "
-                       "will differ from the original run", ckpt, run.dist.rank, rng["world_size"])
+    restore_rng(run, ckpt / RNG_FILE)
     logger.info("resumed from %s at step %d (epoch %d, batch %d of the epoch)", ckpt,
                 run.state.global_step, run.state.epoch, run.state.batches_done)
+
+
+def restore_rng(run: Run, path: Path) -> None:
+    rng = read_json(path)
+    ranks = rng.get("ranks") if isinstance(rng, dict) else None
+    if not isinstance(ranks, list):
+        raise TrainingError(f"{path}: no \"ranks\" list of generator states; the checkpoint is damaged: "
+                            f"resume from another checkpoint-<step>")
+    if run.dist.rank >= len(ranks):
+        logger.warning("%s: no generator state for rank %d (saved by %d processes); dropout masks "
+                       "will differ from the original run", path.parent, run.dist.rank, len(ranks))
+        return
+    try:
+        rng_restore(ranks[run.dist.rank])
+    except (KeyError, TypeError, ValueError) as err:
+        raise TrainingError(f"{path}: generator state of rank {run.dist.rank} is unusable ({err!r}); the "
+                            f"checkpoint is damaged: resume from another checkpoint-<step>") from None
