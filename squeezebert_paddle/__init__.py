@@ -16,7 +16,7 @@ warnings.filterwarnings("ignore", message="No ccache found", category=UserWarnin
 from .configuration import ARCHITECTURES     # framework-free
 
 _LAZY = {"SqueezeBertConfig": "configuration", "SqueezeBertTokenizer": "tokenizer",
-         **{name: "modeling" for name in ARCHITECTURES}}
+         "SqueezeBertPreTrainedModel": "modeling", **{name: "modeling" for name in ARCHITECTURES}}
 
 __all__ = list(_LAZY)
 

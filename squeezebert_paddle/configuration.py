@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +35,21 @@ class ConfigError(ExpectedError, ValueError):
     """A configuration that cannot describe a working SqueezeBERT."""
 
 
-@dataclass
+CONFIG_FILE = "model_config.json"     # a Paddle model directory's config (PaddleNLP's legacy name)
+HF_CONFIG_FILE = "config.json"        # Hugging Face's name, and both libraries' name for a config on its own
+
+
+@dataclass(init=False)
 class SqueezeBertConfig:
+    """The model's hyper-parameters, with Hugging Face's field names and defaults.
+
+    As in `transformers` and PaddleNLP, the constructor takes any keyword: the fields below are the
+    ones the model reads; other keywords (`attention_dropout`, `id2label`, `architectures`, ...) are
+    kept in `extra`, read back as attributes and written out by `to_dict`. Values are checked when a
+    model is built from the config and when a config is read (`from_dict`, `from_json_file`,
+    `from_pretrained`), not by the constructor, so a config can be edited field by field.
+    The config also reads like a mapping: `config["vocab_size"]`, `"q_groups" in config`, `**config`.
+    """
     vocab_size: int = 30522            # rows of the word-embedding table (released checkpoints: 30528)
     hidden_size: int = 768             # channels between modules
     num_hidden_layers: int = 12
@@ -60,10 +74,92 @@ class SqueezeBertConfig:
     # Fields we do not use but keep so a config round-trips (id2label, architectures, ...).
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def __post_init__(self):
-        self.validate()
+    model_type = "squeezebert"
+    is_composition = False             # PaddleNLP's flag for configs made of sub-configs
+    attribute_map = {"num_classes": "num_labels"}    # PaddleNLP's other names for fields
 
-    def validate(self) -> None:
+    def __init__(self, **kwargs):
+        kwargs = dict(kwargs)
+        extra = dict(kwargs.pop("extra", None) or {})
+        kwargs.pop("model_type", None)
+        for alias, name in self.attribute_map.items():
+            if alias in kwargs:
+                kwargs.setdefault(name, kwargs.pop(alias))
+        if "num_labels" not in kwargs and isinstance(kwargs.get("id2label"), dict):
+            kwargs["num_labels"] = len(kwargs["id2label"])       # HF: the label count is implicit
+        for f in dataclasses.fields(self):
+            if f.name != "extra":
+                default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+                object.__setattr__(self, f.name, kwargs.pop(f.name, default))
+        object.__setattr__(self, "extra", {**extra, **kwargs})
+
+    # -- unknown keywords as attributes, PaddleNLP's aliases, HF's label maps -----------------------
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: the kept keywords.
+        extra = self.__dict__.get("extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        if name in self.attribute_map:
+            name = self.attribute_map[name]
+        if name in self.__dataclass_fields__ or isinstance(getattr(type(self), name, None), property) \
+                or name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self.extra[name] = value
+
+    @property
+    def num_classes(self) -> int:
+        """PaddleNLP's name for num_labels."""
+        return self.num_labels
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        """Label names by class id: the ones given when they cover num_labels, else LABEL_0, ..."""
+        given = self.extra.get("id2label")
+        if isinstance(given, dict) and len(given) == self.num_labels:
+            return given
+        return {i: f"LABEL_{i}" for i in range(self.num_labels)}
+
+    @id2label.setter
+    def id2label(self, value: dict) -> None:
+        self.extra["id2label"] = dict(value)
+        self.num_labels = len(value)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        given = self.extra.get("label2id")
+        if isinstance(given, dict) and len(given) == self.num_labels:
+            return given
+        return {name: i for i, name in self.id2label.items()}
+
+    # -- mapping access (PaddleNLP code reads config["vocab_size"]) ----------------------------------
+
+    def keys(self):
+        return self.to_dict().keys()
+
+    def __getitem__(self, key: str):
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __setitem__(self, key: str, value) -> None:
+        setattr(self, key, value)
+
+    def __contains__(self, key) -> bool:
+        return key in self.to_dict()
+
+    def get(self, key: str, default=None):
+        return getattr(self, key, default)
+
+    # -- checks ------------------------------------------------------------------------------------
+
+    def validate(self) -> "SqueezeBertConfig":
+        """Raise ConfigError unless a SqueezeBERT model can be built from these values; returns self."""
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                      "intermediate_size", "max_position_embeddings", "type_vocab_size",
                      "num_labels", *GROUP_FIELDS):
@@ -92,6 +188,7 @@ class SqueezeBertConfig:
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ConfigError(f"config: pad_token_id {self.pad_token_id} is outside the vocabulary "
                               f"(vocab_size {self.vocab_size})")
+        return self
 
     def conv_shapes(self) -> dict[str, tuple[int, int, int]]:
         """(in channels, out channels, groups) of each encoder layer's six grouped 1x1 convolutions,
@@ -103,20 +200,15 @@ class SqueezeBertConfig:
                 "intermediate.conv1d": (h, i, self.intermediate_groups),
                 "output.conv1d": (i, h, self.output_groups)}
 
+    # -- reading ---------------------------------------------------------------------------------
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "SqueezeBertConfig":
+        """A checked config from a mapping (a parsed config file: ours, HF's or PaddleNLP's)."""
         values = dict(values)
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        extra = dict(values.pop("extra", {}))
-        # HF stores the label count implicitly through id2label; PaddleNLP uses num_classes.
-        if "num_labels" not in values:
-            if "id2label" in values:
-                values["num_labels"] = len(values["id2label"])
-            elif "num_classes" in values:
-                values["num_labels"] = values["num_classes"]
-        kwargs = {k: v for k, v in values.items() if k in known}
-        extra.update({k: v for k, v in values.items() if k not in known})
-        return cls(**kwargs, extra=extra)
+        if isinstance(values.get("id2label"), dict):       # JSON object keys are strings; HF's are ints
+            values["id2label"] = {int(k): v for k, v in values["id2label"].items()}
+        return cls(**values).validate()
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "SqueezeBertConfig":
@@ -126,27 +218,61 @@ class SqueezeBertConfig:
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); "
                               f"restore the file from the checkpoint's source") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+                              f"{err.start}); restore the file from the checkpoint's source") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a JSON object of config fields")
         try:
             return cls.from_dict(values)
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from None
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
             raise ConfigError(f"{path}: {err}") from None
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | os.PathLike, **overrides) -> "SqueezeBertConfig":
+        """The config of a local model directory: our model_config.json, else a Hugging Face
+        config.json. Keywords override fields. A hub id is not fetched (the weights need converting
+        anyway): the error says how to get a converted directory."""
+        model_dir = Path(model_dir)
+        for name in (CONFIG_FILE, HF_CONFIG_FILE):
+            if (model_dir / name).is_file():
+                config = cls.from_json_file(model_dir / name)
+                return config.replace(**overrides).validate() if overrides else config
+        if not model_dir.is_dir() and (model_dir.name in RELEASED_CONFIGS or len(model_dir.parts) <= 2):
+            raise ConfigError(f"{model_dir}: no such directory; this package reads converted model directories, "
+                              f"not the hub: {HOW_TO_GET_RELEASED}")
+        raise ConfigError(f"{model_dir}: no {CONFIG_FILE} or {HF_CONFIG_FILE} there; {HOW_TO_GET_RELEASED}")
+
+    # -- writing ---------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         merged = {**self.extra, **values}
-        merged["model_type"] = "squeezebert"
+        merged["model_type"] = self.model_type
         return merged
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def to_json_file(self, path: str | os.PathLike) -> None:
         from .fileio import atomic_write_text
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        atomic_write_text(path, self.to_json_string())
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write config.json into `directory` (both libraries' name for a config on its own; a saved
+        model's directory holds model_config.json, written by the model's save_pretrained)."""
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        self.to_json_file(Path(directory) / HF_CONFIG_FILE)
 
     def replace(self, **changes) -> "SqueezeBertConfig":
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes` (fields, PaddleNLP's aliases such as num_classes, or extra keys)."""
+        fields = {f.name for f in dataclasses.fields(self)} - {"extra"}
+        changes = {self.attribute_map.get(k, k): v for k, v in changes.items()}
+        changes = {**changes.pop("extra", {}), **changes}
+        extra = {**self.extra, **{k: v for k, v in changes.items() if k not in fields}}
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if k in fields}, extra=extra)
 
 
 # The three released checkpoints (Hugging Face hub `squeezebert/<name>`): config fields and model class.
@@ -158,3 +284,7 @@ RELEASED_CONFIGS = {
 RELEASED_ARCHITECTURES = {"squeezebert-uncased": "SqueezeBertForMaskedLM",
                           "squeezebert-mnli": "SqueezeBertForSequenceClassification",
                           "squeezebert-mnli-headless": "SqueezeBertModel"}
+HUB_IDS = {name: f"squeezebert/{name}" for name in RELEASED_CONFIGS}   # where the converter fetches them
+HOW_TO_GET_RELEASED = ("get the released checkpoints converted into models/<name> with "
+                       "`python convert_torch_to_paddle.py --download` (Hugging Face hub ids "
+                       f"{', '.join(HUB_IDS.values())}), then pass that directory")

@@ -17,6 +17,7 @@ formulations of the same function live in their own files, each tested against t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import paddle
 import paddle.nn.functional as F
@@ -24,7 +25,9 @@ from paddle import nn
 
 from . import fused_cpu_encoder
 from .activations import ACTIVATIONS
-from .configuration import ARCHITECTURES, SqueezeBertConfig
+from .configuration import ARCHITECTURES, HUB_IDS, RELEASED_CONFIGS, SqueezeBertConfig
+from .outputs import (BaseModelOutputWithPooling, MaskedLMOutput, MultipleChoiceModelOutput,
+                      QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
 
 def extended_attention_mask(attention_mask, dtype):
     """[B, L] (or [B, Lq, Lk]) 1/0 mask -> additive [B, 1, 1|Lq, Lk] bias in `dtype`.
@@ -226,17 +229,53 @@ class SqueezeBertPooler(nn.Layer):
 
 
 class SqueezeBertPreTrainedModel(nn.Layer):
-    """Initialisation and the `from_pretrained` / `save_pretrained` pair shared by every model.
+    """Construction, initialisation and the `from_pretrained` / `save_pretrained` pair of every model.
 
-    `base_model_prefix` is the attribute holding the `SqueezeBertModel` inside a head model; the same
-    string prefixes those parameters in a saved state dict (as in PaddleNLP).
+    A model is built from a SqueezeBertConfig, a mapping of config fields or keywords
+    (`SqueezeBertModel(config)`, `SqueezeBertModel(**config_dict)`); a head model also from a built
+    SqueezeBertModel, which it then wraps (PaddleNLP's older style). `base_model_prefix` is the
+    attribute holding the SqueezeBertModel inside a head model; the same string prefixes those
+    parameters in a saved state dict (as in PaddleNLP).
+
+    The class attributes below are the hooks PaddleNLP's tooling reads. The released checkpoints are
+    named as in PaddleNLP, but their weights are the Hugging Face hub's (`HUB_IDS`): there is no
+    Paddle download, so the resource map gives the hub id the converter fetches, not a URL.
     """
 
     base_model_prefix = "squeezebert"
+    config_class = SqueezeBertConfig
+    model_config_file = "model_config.json"
+    resource_files_names = {"model_state": "model_state.pdparams"}
+    pretrained_init_configuration = {name: SqueezeBertConfig(**fields).to_dict()
+                                     for name, fields in RELEASED_CONFIGS.items()}
+    pretrained_resource_files_map = {"model_state": dict(HUB_IDS)}
 
-    def __init__(self, config: SqueezeBertConfig):
+    def __init__(self, config=None, **kwargs):
         super().__init__()
-        self.config = config
+        if isinstance(config, SqueezeBertPreTrainedModel):      # a built encoder, wrapped by a head
+            config = config.config
+        if isinstance(config, SqueezeBertConfig):
+            config = config.replace(**kwargs) if kwargs else config
+        elif config is None or isinstance(config, Mapping):
+            config = SqueezeBertConfig(**{**(config or {}), **kwargs})
+        else:
+            raise TypeError(f"{type(self).__name__}: expected a SqueezeBertConfig, a mapping of config "
+                            f"fields or a SqueezeBertModel, got {type(config).__name__}")
+        self.config = config.validate()
+
+    def encoder_for(self, config) -> "SqueezeBertModel":
+        """A head's encoder: the SqueezeBertModel it was given, else a new one for its config."""
+        return config if isinstance(config, SqueezeBertModel) else SqueezeBertModel(self.config)
+
+    @classmethod
+    def constructed_from_pretrained_config(cls) -> bool:
+        """PaddleNLP's question "is this model built from a config object?" (yes)."""
+        return True
+
+    @property
+    def model_name_list(self) -> list[str]:
+        """The released checkpoints' names (see HUB_IDS for where they come from)."""
+        return list(self.pretrained_init_configuration)
 
     def init_weights(self, *parts):
         """Normal(0, initializer_range) weights, zero biases, unit LayerNorms (HF's scheme), for the
@@ -269,6 +308,29 @@ class SqueezeBertPreTrainedModel(nn.Layer):
     def base_model(self) -> "SqueezeBertModel":
         return getattr(self, self.base_model_prefix, self)
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.base_model.embeddings.word_embeddings
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        self.base_model.embeddings.word_embeddings = embeddings
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None) -> nn.Embedding:
+        """Give the word-embedding table `new_num_tokens` rows (config.vocab_size follows): the
+        first rows are kept, new ones drawn like a fresh model's. Returns the (new) table."""
+        old = self.get_input_embeddings()
+        if new_num_tokens is None or new_num_tokens == old.weight.shape[0]:
+            return old
+        new = nn.Embedding(new_num_tokens, old.weight.shape[1])
+        keep = min(new_num_tokens, old.weight.shape[0])
+        with paddle.no_grad():
+            rows = paddle.normal(0.0, self.config.initializer_range, new.weight.shape).astype(new.weight.dtype)
+            rows[:keep] = old.weight[:keep].astype(new.weight.dtype)
+            new.weight.set_value(rows)
+        self.set_input_embeddings(new)
+        for config in {id(c): c for c in (self.config, self.base_model.config)}.values():
+            config.vocab_size = new_num_tokens
+        return new
+
     @classmethod
     def from_pretrained(cls, model_dir, **kwargs):
         from .checkpoint import load_pretrained
@@ -280,27 +342,29 @@ class SqueezeBertPreTrainedModel(nn.Layer):
 
 
 class SqueezeBertModel(SqueezeBertPreTrainedModel):
-    """The bare encoder. forward -> (sequence_output [B, L, H], pooled_output [B, H]).
+    """The bare encoder. forward -> (sequence_output [B, L, H], pooled_output [B, H]), or with
+    `return_dict=True` a BaseModelOutputWithPooling (last_hidden_state, pooler_output, ...).
 
     `use_fused_cpu_kernels()` switches this model to the fused CPU formulation
     (`fused_cpu_encoder.py`) for dygraph forward and backward on the CPU; the default is the
     reference computation below.
     """
 
-    def __init__(self, config: SqueezeBertConfig):
-        super().__init__(config)
-        self.embeddings = SqueezeBertEmbeddings(config)
-        self.encoder = SqueezeBertEncoder(config)
-        self.pooler = SqueezeBertPooler(config)
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.embeddings = SqueezeBertEmbeddings(self.config)
+        self.encoder = SqueezeBertEncoder(self.config)
+        self.pooler = SqueezeBertPooler(self.config)
         self.fused_cpu_kernels = False
         self.init_weights()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_attentions=False, output_hidden_states=False):
+                output_attentions=False, output_hidden_states=False, return_dict=False):
         """input_ids [B, L] int64; attention_mask [B, L] 1 = attend, 0 = padding.
 
-        Returns (sequence_output, pooled_output), followed by the per-layer hidden states [B, L, H]
-        and/or attention scores [B, nh, L, L] when asked for.
+        Returns (sequence_output, pooled_output), followed by the hidden states (the embeddings and
+        each layer's output, num_hidden_layers + 1 of [B, L, H]) and/or the attention scores
+        [B, nh, L, L] when asked for; the same fields named with `return_dict=True`.
         """
         dtype = self.embeddings.word_embeddings.weight.dtype
         if attention_mask is None:
@@ -315,7 +379,12 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
             embedding_output = self.embeddings(input_ids, token_type_ids, position_ids)
             sequence_output, hidden, scores = self.encoder(
                 embedding_output, bias, output_attentions, output_hidden_states)
-        outputs = (sequence_output, self.pooler(sequence_output))
+        pooled_output = self.pooler(sequence_output)
+        if return_dict:
+            return BaseModelOutputWithPooling(sequence_output, pooled_output,
+                                              tuple(hidden) if output_hidden_states else None,
+                                              tuple(scores) if output_attentions else None)
+        outputs = (sequence_output, pooled_output)
         if output_hidden_states:
             outputs += (tuple(hidden),)
         if output_attentions:
@@ -323,99 +392,114 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
         return outputs
 
 
-class SqueezeBertForSequenceClassification(SqueezeBertPreTrainedModel):
-    """Pooled output -> dropout -> linear. forward -> logits [B, num_labels] (or (loss, logits)).
+def head_output(output_class, return_dict: bool, loss, *values, encoded: BaseModelOutputWithPooling):
+    """What a head returns: `output_class(loss, *values, hidden_states, attentions)` with
+    return_dict, else its set fields as a tuple, or the one tensor when only one is set (so the
+    default stays `logits`, or `(loss, logits)` with labels, as before named outputs existed)."""
+    out = output_class(loss, *values, hidden_states=encoded.hidden_states, attentions=encoded.attentions)
+    if return_dict:
+        return out
+    fields = out.to_tuple()
+    return fields[0] if len(fields) == 1 else fields
+
+
+class LinearClassifierModel(SqueezeBertPreTrainedModel):
+    """The encoder, dropout and a linear layer to num_labels: what the sequence and token
+    classification heads share (they differ in what they classify)."""
+
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.num_labels = self.config.num_labels
+        self.squeezebert = self.encoder_for(config)
+        self.dropout = nn.Dropout(self.config.hidden_dropout_prob)
+        self.classifier = nn.Linear(self.config.hidden_size, self.num_labels)
+        self.init_weights(self.classifier)
+
+
+class SqueezeBertForSequenceClassification(LinearClassifierModel):
+    """Pooled output -> dropout -> linear. forward -> logits [B, num_labels] (or (loss, logits));
+    SequenceClassifierOutput with return_dict=True.
 
     The loss is cross-entropy, or mean squared error when num_labels == 1 (regression, e.g. STS-B).
     """
 
-    def __init__(self, config: SqueezeBertConfig):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.squeezebert = SqueezeBertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights(self.classifier)
-
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                labels=None):
-        _, pooled = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids)[:2]
-        logits = self.classifier(self.dropout(pooled))
-        if labels is None:
-            return logits
-        if self.num_labels == 1:
+                labels=None, output_attentions=False, output_hidden_states=False, return_dict=False):
+        encoded = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids,
+                                   output_attentions, output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(encoded.pooler_output))
+        loss = None
+        if labels is not None and self.num_labels == 1:
             loss = F.mse_loss(logits.squeeze(-1), labels.astype(logits.dtype).reshape([-1]))
-        else:
+        elif labels is not None:
             loss = _cross_entropy(logits, labels.reshape([-1]))
-        return loss, logits
+        return head_output(SequenceClassifierOutput, return_dict, loss, logits, encoded=encoded)
 
 
-class SqueezeBertForTokenClassification(SqueezeBertPreTrainedModel):
-    """Per-token linear classifier. forward -> logits [B, L, num_labels] (or (loss, logits))."""
-
-    def __init__(self, config: SqueezeBertConfig):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.squeezebert = SqueezeBertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights(self.classifier)
+class SqueezeBertForTokenClassification(LinearClassifierModel):
+    """Per-token linear classifier. forward -> logits [B, L, num_labels] (or (loss, logits));
+    TokenClassifierOutput with return_dict=True."""
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                labels=None):
-        sequence, _ = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids)[:2]
-        logits = self.classifier(self.dropout(sequence))
-        if labels is None:
-            return logits
-        loss = _cross_entropy(logits.reshape([-1, self.num_labels]), labels.reshape([-1]))
-        return loss, logits
+                labels=None, output_attentions=False, output_hidden_states=False, return_dict=False):
+        encoded = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids,
+                                   output_attentions, output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(encoded.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = _cross_entropy(logits.reshape([-1, self.num_labels]), labels.reshape([-1]))
+        return head_output(TokenClassifierOutput, return_dict, loss, logits, encoded=encoded)
 
 
 class SqueezeBertForQuestionAnswering(SqueezeBertPreTrainedModel):
-    """Span head. forward -> (start_logits [B, L], end_logits [B, L]) (loss first with positions)."""
+    """Span head. forward -> (start_logits [B, L], end_logits [B, L]) (loss first with positions);
+    QuestionAnsweringModelOutput with return_dict=True."""
 
-    def __init__(self, config: SqueezeBertConfig):
-        super().__init__(config)
-        self.squeezebert = SqueezeBertModel(config)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.squeezebert = self.encoder_for(config)
+        self.qa_outputs = nn.Linear(self.config.hidden_size, self.config.num_labels)
         self.init_weights(self.qa_outputs)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                start_positions=None, end_positions=None):
-        sequence, _ = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids)[:2]
-        logits = self.qa_outputs(sequence)
+                start_positions=None, end_positions=None, output_attentions=False,
+                output_hidden_states=False, return_dict=False):
+        encoded = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids,
+                                   output_attentions, output_hidden_states, return_dict=True)
+        logits = self.qa_outputs(encoded.last_hidden_state)
         start_logits, end_logits = logits[..., 0], logits[..., 1]
-        if start_positions is None or end_positions is None:
-            return start_logits, end_logits
-        # Positions outside the sequence are clamped to L and ignored, as in HF.
-        length = start_logits.shape[1]
-        start = start_positions.reshape([-1]).astype("int64").clip(0, length)
-        end = end_positions.reshape([-1]).astype("int64").clip(0, length)
-        loss = (F.cross_entropy(start_logits, start, ignore_index=length)
-                + F.cross_entropy(end_logits, end, ignore_index=length)) / 2
-        return loss, start_logits, end_logits
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            # Positions outside the sequence are clamped to L and ignored, as in HF.
+            length = start_logits.shape[1]
+            start = start_positions.reshape([-1]).astype("int64").clip(0, length)
+            end = end_positions.reshape([-1]).astype("int64").clip(0, length)
+            loss = (F.cross_entropy(start_logits, start, ignore_index=length)
+                    + F.cross_entropy(end_logits, end, ignore_index=length)) / 2
+        return head_output(QuestionAnsweringModelOutput, return_dict, loss, start_logits, end_logits,
+                           encoded=encoded)
 
 
 class SqueezeBertForMultipleChoice(SqueezeBertPreTrainedModel):
-    """Scores each choice. inputs [B, C, L] -> logits [B, C] (or (loss, logits))."""
+    """Scores each choice. inputs [B, C, L] -> logits [B, C] (or (loss, logits));
+    MultipleChoiceModelOutput with return_dict=True."""
 
-    def __init__(self, config: SqueezeBertConfig):
-        super().__init__(config)
-        self.squeezebert = SqueezeBertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, 1)
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.squeezebert = self.encoder_for(config)
+        self.dropout = nn.Dropout(self.config.hidden_dropout_prob)
+        self.classifier = nn.Linear(self.config.hidden_size, 1)
         self.init_weights(self.classifier)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                labels=None):
+                labels=None, output_attentions=False, output_hidden_states=False, return_dict=False):
         num_choices = input_ids.shape[1]
         flat = [None if t is None else t.reshape([-1, t.shape[-1]])
                 for t in (input_ids, attention_mask, token_type_ids, position_ids)]
-        _, pooled = self.squeezebert(*flat)[:2]
-        logits = self.classifier(self.dropout(pooled)).reshape([-1, num_choices])
-        if labels is None:
-            return logits
-        return _cross_entropy(logits, labels.reshape([-1])), logits
+        encoded = self.squeezebert(*flat, output_attentions, output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(encoded.pooler_output)).reshape([-1, num_choices])
+        loss = None if labels is None else _cross_entropy(logits, labels.reshape([-1]))
+        return head_output(MultipleChoiceModelOutput, return_dict, loss, logits, encoded=encoded)
 
 
 class SqueezeBertLMPredictionHead(nn.Layer):
@@ -437,24 +521,42 @@ class SqueezeBertLMPredictionHead(nn.Layer):
 
 
 class SqueezeBertForMaskedLM(SqueezeBertPreTrainedModel):
-    """forward -> prediction scores [B, L, vocab_size] (or (loss, scores) with labels, -100 ignored)."""
+    """forward -> prediction scores [B, L, vocab_size] (or (loss, scores) with labels, -100 ignored);
+    MaskedLMOutput with return_dict=True. The decoder is tied to the word embeddings."""
 
-    def __init__(self, config: SqueezeBertConfig):
-        super().__init__(config)
-        self.squeezebert = SqueezeBertModel(config)
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.squeezebert = self.encoder_for(config)
         self.cls = nn.Layer()
         self.cls.predictions = SqueezeBertLMPredictionHead(
-            config, self.squeezebert.embeddings.word_embeddings)
+            self.config, self.squeezebert.embeddings.word_embeddings)
         self.init_weights(self.cls)
 
+    def get_output_embeddings(self) -> nn.Embedding:
+        return self.cls.predictions.word_embeddings
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None) -> nn.Embedding:
+        """As the base class, and the tied decoder and its bias follow (new bias entries 0)."""
+        embeddings = super().resize_token_embeddings(new_num_tokens)
+        head = self.cls.predictions
+        head.__dict__["word_embeddings"] = embeddings
+        old_bias, rows = head.bias, embeddings.weight.shape[0]
+        if old_bias.shape[0] != rows:
+            keep = min(rows, old_bias.shape[0])
+            head.bias = head.create_parameter([rows], dtype=old_bias.dtype, is_bias=True)
+            with paddle.no_grad():
+                head.bias[:keep] = old_bias[:keep]
+        return embeddings
+
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                labels=None):
-        sequence, _ = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids)[:2]
-        scores = self.cls.predictions(sequence)
-        if labels is None:
-            return scores
-        loss = _cross_entropy(scores.reshape([-1, scores.shape[-1]]), labels.reshape([-1]))
-        return loss, scores
+                labels=None, output_attentions=False, output_hidden_states=False, return_dict=False):
+        encoded = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids,
+                                   output_attentions, output_hidden_states, return_dict=True)
+        scores = self.cls.predictions(encoded.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = _cross_entropy(scores.reshape([-1, scores.shape[-1]]), labels.reshape([-1]))
+        return head_output(MaskedLMOutput, return_dict, loss, scores, encoded=encoded)
 
 
 MODEL_CLASSES = {name: globals()[name] for name in ARCHITECTURES}
