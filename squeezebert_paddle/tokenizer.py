@@ -15,6 +15,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 
+from .configuration import HUB_IDS
+
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS = dict(unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
@@ -22,7 +24,19 @@ SPECIAL_TOKENS = dict(unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", c
 
 
 class SqueezeBertTokenizer:
-    """Uncased WordPiece tokenizer giving the same ids as `transformers.SqueezeBertTokenizer`."""
+    """Uncased WordPiece tokenizer giving the same ids as `transformers.SqueezeBertTokenizer`.
+
+    The class attributes are the hooks PaddleNLP's tooling reads on a tokenizer class. The released
+    vocabularies are the Hugging Face hub's: the resource map gives the hub id (`HUB_IDS`) whose
+    vocab.txt the converter fetches, not a download URL.
+    """
+
+    resource_files_names = {"vocab_file": VOCAB_FILE}
+    pretrained_resource_files_map = {"vocab_file": dict(HUB_IDS)}
+    pretrained_init_configuration = {name: {"do_lower_case": True} for name in HUB_IDS}
+    max_model_input_sizes = {name: 512 for name in HUB_IDS}
+    model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+    padding_side = "right"
 
     def __init__(self, vocab_file: str | os.PathLike, do_lower_case: bool = True,
                  model_max_length: int = 512):
