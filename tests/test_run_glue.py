@@ -488,3 +488,184 @@ def test_two_processes_of_8_follow_one_process_of_16(tmp_path, headless_dir, glu
     assert param_diff < 1e-5
     assert json.loads((tmp_path / "two" / "args.json").read_text())["world_size"] == 2
     assert "step 1/14" in logs[0] and "step 1/14" not in logs[1]        # rank 0 alone logs
+
+
+# -- resume: damaged, hostile and changed checkpoints; a full disk; divergence ----------------------
+
+@pytest.fixture(scope="module")
+def rte_run(tmp_path_factory, headless_dir, glue_dir):
+    """A finished 4-step RTE run with checkpoint-2 and checkpoint-4 (never modify it: copy it)."""
+    root = tmp_path_factory.mktemp("rte_run")
+    data = subset_glue_dir(glue_dir / "RTE", root / "RTE", 32, 8)
+    out = root / "out"
+    common = ["--batch_size", 8, "--max_steps", 4, "--save_steps", 2, "--learning_rate", 2e-5]
+    assert main(flags(headless_dir, data, out, "RTE", *common)) == 0
+    return {"out": out, "data": data, "common": common}
+
+
+def resume_args(headless_dir, rte_run, out, ckpt, *changed, task="RTE"):
+    return [*flags(headless_dir, rte_run["data"], out, task, *rte_run["common"]), *map(str, changed),
+            "--resume_from_checkpoint", str(ckpt)]
+
+
+def copied_checkpoint(rte_run, tmp_path, step=2) -> Path:
+    return shutil.copytree(rte_run["out"] / f"checkpoint-{step}", tmp_path / "run" / f"checkpoint-{step}")
+
+
+def last_error(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("damage,expected", [
+    (lambda c: (c / "trainer_state.json").write_text(json.dumps(
+        {k: v for k, v in json.loads((c / "trainer_state.json").read_text()).items() if k != "seed"})),
+     "{c}/trainer_state.json: lacks 'seed'; the checkpoint is damaged or not run_glue.py's: resume from another "
+     "checkpoint-<step>"),
+    (lambda c: (c / "lr_scheduler.json").write_text('{"last_epoch": "x"}'),
+     "{c}/lr_scheduler.json: expected {{\"last_epoch\": <step>, \"last_lr\": <number>}}, found "
+     "{{\"last_epoch\": \"x\"}}; the checkpoint is damaged: resume from another checkpoint-<step>"),
+    (lambda c: (c / "lr_scheduler.json").write_text('{"last_epoch": 7, "last_lr": 1e-05}'),
+     "{c}/lr_scheduler.json: the schedule is at step 7, the checkpoint at step 2; the checkpoint is damaged: "
+     "resume from another checkpoint-<step>"),
+    (lambda c: (c / "rng_state.json").write_bytes(b'{"ranks": "caf\xe9"}'),
+     "{c}/rng_state.json: not UTF-8 text (byte 0xe9 at offset 14); the checkpoint is damaged"),
+    (lambda c: (c / "optimizer.pdparams").unlink(),
+     "{c}/optimizer.pdparams not found: the checkpoint lacks its optimizer state (AdamW moments); resume from "
+     "another checkpoint-<step>, or start a new run from its weights with --model_name_or_path {c} (the "
+     "optimizer starts afresh)"),
+])
+def test_damaged_checkpoint_ends_in_one_line(tmp_path, headless_dir, rte_run, capsys, damage, expected):
+    ckpt = copied_checkpoint(rte_run, tmp_path)
+    damage(ckpt)
+    assert main(resume_args(headless_dir, rte_run, tmp_path / "run", ckpt)) == 1
+    assert last_error(capsys) == "run_glue.py: error: " + expected.format(c=ckpt)
+
+
+def test_crafted_pickle_in_optimizer_state_runs_nothing(tmp_path, headless_dir, rte_run, capsys):
+    """optimizer.pdparams goes through the allow-list reader like the weights: the payload's command
+    never runs, and the refusal names the file."""
+    import pickle
+
+    marker = tmp_path / "PWNED"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    ckpt = copied_checkpoint(rte_run, tmp_path)
+    (ckpt / "optimizer.pdparams").write_bytes(pickle.dumps({"x": Payload()}))
+    assert main(resume_args(headless_dir, rte_run, tmp_path / "run", ckpt)) == 1
+    assert not marker.exists()
+    line = last_error(capsys)
+    assert line.startswith(f"run_glue.py: error: {ckpt / 'optimizer.pdparams'}: refused as optimizer state ("
+                           f"refusing to load posix.system") and line.endswith("; resume from another checkpoint-<step>")
+
+
+def test_resume_with_changed_settings_is_refused_naming_each(tmp_path, headless_dir, rte_run, glue_dir, capsys):
+    ckpt = rte_run["out"] / "checkpoint-2"
+    out = tmp_path / "out"
+    assert main(resume_args(headless_dir, rte_run, out, ckpt, "--learning_rate", 3e-5, "--max_seq_length", 48,
+                            "--warmup_steps", 1)) == 1
+    assert last_error(capsys) == (
+        f"run_glue.py: error: {ckpt} was saved by a run with other settings (--max_seq_length: checkpoint 64, "
+        f"now 48; --learning_rate: checkpoint 2e-05, now 3e-05; --warmup_steps: checkpoint 0, now 1); resume "
+        f"with the checkpoint's values, or pass --allow_changed_settings to continue with the new ones")
+    args = resume_args(headless_dir, rte_run, out, ckpt, task="SST-2")
+    args[args.index("--data_dir") + 1] = str(subset_glue_dir(glue_dir / "SST-2", tmp_path / "SST-2", 32, 8))
+    assert main(args) == 1
+    assert "(--task_name: checkpoint RTE, now SST-2)" in last_error(capsys)
+
+
+def test_allowed_task_change_logs_it_and_starts_the_best_record_afresh(tmp_path, headless_dir, rte_run, glue_dir,
+                                                                      caplog):
+    """An RTE checkpoint continued on SST-2: RTE's best score is not SST-2's; best/ is SST-2's own."""
+    ckpt = rte_run["out"] / "checkpoint-4"
+    rte_best = trainer_state(rte_run["out"])["best_metric"]
+    sst2 = subset_glue_dir(glue_dir / "SST-2", tmp_path / "SST-2", 32, 8)
+    out = tmp_path / "out"
+    caplog.set_level("INFO")
+    args = resume_args(headless_dir, rte_run, out, ckpt, "--allow_changed_settings", task="SST-2")
+    args[args.index("--data_dir") + 1] = str(sst2)
+    assert main(args) == 0
+    assert "--allow_changed_settings: --task_name: checkpoint RTE, now SST-2" in caplog.text
+    assert (f"the task changed to SST-2: the best-model record ({rte_best:.4f} at step "
+            f"{trainer_state(rte_run['out'])['best_step']}) starts afresh in {out}") in caplog.text
+    best = json.loads((out / "best" / "eval_results.json").read_text())
+    state = trainer_state(out)
+    assert best["step"] == state["best_step"] == 4 and best["dev/accuracy"] == state["best_metric"]
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1]) == best
+
+
+def test_resume_into_a_new_output_dir_carries_best(tmp_path, headless_dir, rte_run, caplog):
+    """Resumed from the last checkpoint into a new directory, nothing is left to evaluate: the
+    best model the log reports is copied along, not missing."""
+    out = tmp_path / "new"
+    caplog.set_level("INFO")
+    assert main(resume_args(headless_dir, rte_run, out, rte_run["out"] / "checkpoint-4")) == 0
+    state, original = trainer_state(out), trainer_state(rte_run["out"])
+    assert (state["best_step"], state["best_metric"]) == (original["best_step"], original["best_metric"])
+    assert json.loads((out / "best" / "eval_results.json").read_text())["step"] == state["best_step"]
+    a = read_pdparams(out / "best" / "model_state.pdparams")
+    b = read_pdparams(rte_run["out"] / "best" / "model_state.pdparams")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert f"is copied from {rte_run['out'] / 'best'} to {out / 'best'}" in caplog.text
+
+
+def test_full_disk_while_saving_is_one_line_and_leaves_the_last_checkpoint(tmp_path, headless_dir, rte_run,
+                                                                          capsys, monkeypatch):
+    """ENOSPC (no file name, as a failed write() gives it) in the second checkpoint's optimizer file."""
+    import errno
+
+    from squeezebert_paddle.training import state as state_module
+    real, calls = state_module.write_pdparams, []
+
+    def full_disk_on_second(path, arrays):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path, arrays)
+
+    monkeypatch.setattr(state_module, "write_pdparams", full_disk_on_second)
+    out = tmp_path / "out"
+    assert main(flags(headless_dir, rte_run["data"], out, "RTE", *rte_run["common"])) == 1
+    assert last_error(capsys) == (
+        f"run_glue.py: error: could not write {out / 'checkpoint-4'}: No space left on device; nothing of it "
+        f"was left and {out / 'checkpoint-2'} is intact: continue with --resume_from_checkpoint "
+        f"{out / 'checkpoint-2'}, after freeing some space or with another --output_dir")
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(("checkpoint-", "."))) == ["checkpoint-2"]
+    monkeypatch.setattr(state_module, "write_pdparams", real)
+    assert main(resume_args(headless_dir, rte_run, out, out / "checkpoint-2")) == 0
+
+
+def test_divergence_names_the_last_checkpoint_whose_loss_was_sane(tmp_path, headless_dir, rte_run, capsys,
+                                                                  monkeypatch):
+    """Steps 3-4 have a loss 50x step 1's (diverged but finite, so checkpoint-4 is saved), step 5 is
+    nan: the stop names checkpoint-2, not checkpoint-4, and says how it judged."""
+    real, calls = models.forward_batch, []
+
+    def diverging(model, batch, with_labels):
+        out = real(model, batch, with_labels)
+        if not (with_labels and model.training):
+            return out
+        calls.append(1)
+        factor = {3: 50.0, 4: 50.0, 5: float("nan")}.get(len(calls), 1.0)
+        return out[0] * factor, out[1]
+
+    monkeypatch.setattr(models, "forward_batch", diverging)
+    out = tmp_path / "out"
+    args = flags(headless_dir, rte_run["data"], out, "RTE", "--batch_size", 8, "--max_steps", 6,
+                 "--save_steps", 2, "--logging_steps", 1)
+    assert main(args) == 1
+    line = last_error(capsys)
+    saved = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["checkpoint_losses"]
+    first, second = saved[0]["loss"], saved[1]["loss"]
+    assert second > 4 * first
+    assert line == (f"run_glue.py: error: step 5: training loss is nan; stopping, the last sane checkpoint is "
+                    f"{out / 'checkpoint-2'} (judged by its training loss: the mean over steps 1-2, {first:.4g}, is "
+                    f"within 4x the lowest before it, {saved_first_loss(out):.4g}; later ones are not: checkpoint-4 "
+                    f"(mean loss {second:.4g})); continue with --resume_from_checkpoint {out / 'checkpoint-2'} and "
+                    f"a lower --learning_rate or a --max_grad_norm")
+
+
+def saved_first_loss(out: Path) -> float:
+    return json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["first_loss"]
