@@ -51,8 +51,8 @@ def build_model(args):
         architectures = read_json_object(args.model_path / "config.json").get("architectures") or []
         cls = BertForSequenceClassification if "BertForSequenceClassification" in architectures else BertModel
         return load_paddlenlp_model(cls, args.model_path)
-    except CheckpointError as err:
-        raise qb.UsageError(f"--model_path {args.model_path}: {err}") from None
+    except CheckpointError as err:        # (its message names the file)
+        raise qb.UsageError(f"--model_path: {err}") from None
 
 
 def predictor_for(args, model):

@@ -97,9 +97,9 @@ def atomic_directory(final: str | os.PathLike, fill: Callable[[Path], None]) -> 
         try:
             os.chmod(tmp, DIR_MODE)       # mkdtemp makes 0700
             fill(tmp)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            raise _named_for(err, tmp, final)
         if not final.exists():
             os.rename(tmp, final)
             return final
@@ -127,7 +127,10 @@ def atomic_files(directory: str | os.PathLike, fill: Callable[[Path], None], las
     stage = Path(tempfile.mkdtemp(prefix=".tmp-files-", dir=directory))
     lock = _lock(stage)
     try:
-        fill(stage)
+        try:
+            fill(stage)
+        except BaseException as err:
+            raise _named_for(err, stage, directory)
         names = sorted((p.name for p in stage.iterdir()), key=lambda n: n == last)
         if last in names:
             (directory / last).unlink(missing_ok=True)
@@ -137,6 +140,16 @@ def atomic_files(directory: str | os.PathLike, fill: Callable[[Path], None], las
         shutil.rmtree(stage, ignore_errors=True)
         os.close(lock)
     return names
+
+
+def _named_for(err: BaseException, tmp: Path, final: Path) -> BaseException:
+    """`err`, naming the file it will have (under `final`) instead of its temporary (under `tmp`): a full
+    disk then says which output it was writing."""
+    if isinstance(err, OSError) and err.filename and str(err.filename).startswith(f"{tmp}{os.sep}"):
+        renamed = OSError(err.errno, err.strerror, str(final / Path(err.filename).relative_to(tmp)))
+        renamed.__cause__ = err
+        return renamed
+    return err
 
 
 def _lock(path: Path) -> int:
@@ -209,7 +222,9 @@ def clean_interrupted_writes(directory: str | os.PathLike) -> None:
         return
     for path in directory.glob(".old-*"):
         match = _OLD_DIR.match(path.name)
-        if match and not (directory / match.group(1)).exists():
+        if path.is_symlink():             # never ours: we rename directories there, not links
+            path.unlink()
+        elif match and not (directory / match.group(1)).exists() and not (directory / match.group(1)).is_symlink():
             os.rename(path, directory / match.group(1))
         else:
             shutil.rmtree(path, ignore_errors=True)

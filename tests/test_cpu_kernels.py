@@ -212,6 +212,14 @@ def test_first_build_says_one_line_and_other_checkouts_reuse_it(tmp_path):
     assert again.keys() == built.keys()
     so = next(name for name in built if name.endswith(".so"))
     assert again[so] == built[so]
+    # A cached library that no longer loads (truncated on a full disk, corrupt): said in one line, rebuilt.
+    library = kernel_dir / so
+    library.write_bytes(library.read_bytes()[:4096])
+    lines = load_in_process(ROOT, ROOT, kernel_dir).strip().splitlines()
+    assert len(lines) == 2 and f"the cached fused CPU kernel library {library} cannot be loaded (" in lines[0] \
+        and lines[0].endswith("); rebuilding it"), lines
+    assert "built the fused CPU kernels" in lines[1]
+    assert library.stat().st_size > 4096
 
 
 def test_cache_key_follows_the_paddle_install_not_the_checkout(monkeypatch, tmp_path):
