@@ -240,9 +240,9 @@ class SqueezeBertConfig:
             if (model_dir / name).is_file():
                 config = cls.from_json_file(model_dir / name)
                 return config.replace(**overrides).validate() if overrides else config
-        if not model_dir.is_dir() and (model_dir.name in RELEASED_CONFIGS or len(model_dir.parts) <= 2):
-            raise ConfigError(f"{model_dir}: no such directory; this package reads converted model directories, "
-                              f"not the hub: {HOW_TO_GET_RELEASED}")
+        if not model_dir.is_dir():           # a hub id lands here too: nothing is downloaded
+            raise ConfigError(f"{model_dir}: no such directory; this package reads converted model "
+                              f"directories, not the hub: {HOW_TO_GET_RELEASED}")
         raise ConfigError(f"{model_dir}: no {CONFIG_FILE} or {HF_CONFIG_FILE} there; {HOW_TO_GET_RELEASED}")
 
     # -- writing ---------------------------------------------------------------------------------

@@ -267,6 +267,21 @@ class SqueezeBertPreTrainedModel(nn.Layer):
         """A head's encoder: the SqueezeBertModel it was given, else a new one for its config."""
         return config if isinstance(config, SqueezeBertModel) else SqueezeBertModel(self.config)
 
+    def config_flag(self, name: str, value) -> bool:
+        """`value`, or when None the config's `name` (False without one): as in both libraries, a
+        config can set output_attentions, output_hidden_states and return_dict for every call."""
+        return bool(self.config.get(name, False)) if value is None else value
+
+    def head_output(self, output_class, return_dict, loss, *values, encoded: BaseModelOutputWithPooling):
+        """What a head returns: `output_class(loss, *values, hidden_states, attentions)` with
+        return_dict, else its set fields as a tuple, or the one tensor when only one is set (so the
+        default stays `logits`, or `(loss, logits)` with labels, as before named outputs existed)."""
+        out = output_class(loss, *values, hidden_states=encoded.hidden_states, attentions=encoded.attentions)
+        if self.config_flag("return_dict", return_dict):
+            return out
+        fields = out.to_tuple()
+        return fields[0] if len(fields) == 1 else fields
+
     @classmethod
     def constructed_from_pretrained_config(cls) -> bool:
         """PaddleNLP's question "is this model built from a config object?" (yes)."""
@@ -359,13 +374,17 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_attentions=False, output_hidden_states=False, return_dict=False):
+                output_attentions=None, output_hidden_states=None, return_dict=None):
         """input_ids [B, L] int64; attention_mask [B, L] 1 = attend, 0 = padding.
 
         Returns (sequence_output, pooled_output), followed by the hidden states (the embeddings and
         each layer's output, num_hidden_layers + 1 of [B, L, H]) and/or the attention scores
-        [B, nh, L, L] when asked for; the same fields named with `return_dict=True`.
+        [B, nh, L, L] when asked for; the same fields named with `return_dict=True`. A flag left at
+        None takes the config's value of that name (False when it has none).
         """
+        output_attentions = self.config_flag("output_attentions", output_attentions)
+        output_hidden_states = self.config_flag("output_hidden_states", output_hidden_states)
+        return_dict = self.config_flag("return_dict", return_dict)
         dtype = self.embeddings.word_embeddings.weight.dtype
         if attention_mask is None:
             bias = paddle.zeros([1, 1, 1, 1], dtype=dtype)
@@ -392,17 +411,6 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
         return outputs
 
 
-def head_output(output_class, return_dict: bool, loss, *values, encoded: BaseModelOutputWithPooling):
-    """What a head returns: `output_class(loss, *values, hidden_states, attentions)` with
-    return_dict, else its set fields as a tuple, or the one tensor when only one is set (so the
-    default stays `logits`, or `(loss, logits)` with labels, as before named outputs existed)."""
-    out = output_class(loss, *values, hidden_states=encoded.hidden_states, attentions=encoded.attentions)
-    if return_dict:
-        return out
-    fields = out.to_tuple()
-    return fields[0] if len(fields) == 1 else fields
-
-
 class LinearClassifierModel(SqueezeBertPreTrainedModel):
     """The encoder, dropout and a linear layer to num_labels: what the sequence and token
     classification heads share (they differ in what they classify)."""
@@ -424,7 +432,7 @@ class SqueezeBertForSequenceClassification(LinearClassifierModel):
     """
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                labels=None, output_attentions=False, output_hidden_states=False, return_dict=False):
+                labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         encoded = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids,
                                    output_attentions, output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(encoded.pooler_output))
@@ -433,7 +441,7 @@ class SqueezeBertForSequenceClassification(LinearClassifierModel):
             loss = F.mse_loss(logits.squeeze(-1), labels.astype(logits.dtype).reshape([-1]))
         elif labels is not None:
             loss = _cross_entropy(logits, labels.reshape([-1]))
-        return head_output(SequenceClassifierOutput, return_dict, loss, logits, encoded=encoded)
+        return self.head_output(SequenceClassifierOutput, return_dict, loss, logits, encoded=encoded)
 
 
 class SqueezeBertForTokenClassification(LinearClassifierModel):
@@ -441,14 +449,14 @@ class SqueezeBertForTokenClassification(LinearClassifierModel):
     TokenClassifierOutput with return_dict=True."""
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                labels=None, output_attentions=False, output_hidden_states=False, return_dict=False):
+                labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         encoded = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids,
                                    output_attentions, output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(encoded.last_hidden_state))
         loss = None
         if labels is not None:
             loss = _cross_entropy(logits.reshape([-1, self.num_labels]), labels.reshape([-1]))
-        return head_output(TokenClassifierOutput, return_dict, loss, logits, encoded=encoded)
+        return self.head_output(TokenClassifierOutput, return_dict, loss, logits, encoded=encoded)
 
 
 class SqueezeBertForQuestionAnswering(SqueezeBertPreTrainedModel):
@@ -462,8 +470,8 @@ class SqueezeBertForQuestionAnswering(SqueezeBertPreTrainedModel):
         self.init_weights(self.qa_outputs)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                start_positions=None, end_positions=None, output_attentions=False,
-                output_hidden_states=False, return_dict=False):
+                start_positions=None, end_positions=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None):
         encoded = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids,
                                    output_attentions, output_hidden_states, return_dict=True)
         logits = self.qa_outputs(encoded.last_hidden_state)
@@ -476,7 +484,7 @@ class SqueezeBertForQuestionAnswering(SqueezeBertPreTrainedModel):
             end = end_positions.reshape([-1]).astype("int64").clip(0, length)
             loss = (F.cross_entropy(start_logits, start, ignore_index=length)
                     + F.cross_entropy(end_logits, end, ignore_index=length)) / 2
-        return head_output(QuestionAnsweringModelOutput, return_dict, loss, start_logits, end_logits,
+        return self.head_output(QuestionAnsweringModelOutput, return_dict, loss, start_logits, end_logits,
                            encoded=encoded)
 
 
@@ -492,14 +500,14 @@ class SqueezeBertForMultipleChoice(SqueezeBertPreTrainedModel):
         self.init_weights(self.classifier)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                labels=None, output_attentions=False, output_hidden_states=False, return_dict=False):
+                labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         num_choices = input_ids.shape[1]
         flat = [None if t is None else t.reshape([-1, t.shape[-1]])
                 for t in (input_ids, attention_mask, token_type_ids, position_ids)]
         encoded = self.squeezebert(*flat, output_attentions, output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(encoded.pooler_output)).reshape([-1, num_choices])
         loss = None if labels is None else _cross_entropy(logits, labels.reshape([-1]))
-        return head_output(MultipleChoiceModelOutput, return_dict, loss, logits, encoded=encoded)
+        return self.head_output(MultipleChoiceModelOutput, return_dict, loss, logits, encoded=encoded)
 
 
 class SqueezeBertLMPredictionHead(nn.Layer):
@@ -549,14 +557,14 @@ class SqueezeBertForMaskedLM(SqueezeBertPreTrainedModel):
         return embeddings
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                labels=None, output_attentions=False, output_hidden_states=False, return_dict=False):
+                labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         encoded = self.squeezebert(input_ids, attention_mask, token_type_ids, position_ids,
                                    output_attentions, output_hidden_states, return_dict=True)
         scores = self.cls.predictions(encoded.last_hidden_state)
         loss = None
         if labels is not None:
             loss = _cross_entropy(scores.reshape([-1, scores.shape[-1]]), labels.reshape([-1]))
-        return head_output(MaskedLMOutput, return_dict, loss, scores, encoded=encoded)
+        return self.head_output(MaskedLMOutput, return_dict, loss, scores, encoded=encoded)
 
 
 MODEL_CLASSES = {name: globals()[name] for name in ARCHITECTURES}

@@ -191,6 +191,18 @@ def test_return_dict_gives_the_same_numbers_as_the_tuples(name, labels):
         assert named.loss.item() == pytest.approx(_expected_loss(name, named, kwargs), rel=1e-5)
 
 
+def test_a_config_can_set_the_output_flags_for_every_call():
+    """HF's default (named outputs) with one config field; an argument still wins."""
+    model = _model("SqueezeBertForTokenClassification", return_dict=True, output_hidden_states=True)
+    kwargs = _inputs("SqueezeBertForTokenClassification", labels=False)
+    with paddle.no_grad():
+        named, plain = model(**kwargs), model(**kwargs, return_dict=False, output_hidden_states=False)
+        encoded = model.squeezebert(kwargs["input_ids"], kwargs["attention_mask"])
+    assert named.keys() == ["logits", "hidden_states"] and len(named.hidden_states) == 3
+    assert isinstance(plain, paddle.Tensor) and np.array_equal(plain.numpy(), named.logits.numpy())
+    assert encoded.keys() == ["last_hidden_state", "pooler_output", "hidden_states"]
+
+
 def test_sequence_regression_loss_is_mse_when_there_is_one_label():
     model = _model("SqueezeBertForSequenceClassification", num_labels=1)
     kwargs = _inputs("SqueezeBertForSequenceClassification", labels=False)
