@@ -204,13 +204,17 @@ def test_rows_that_are_not_utf8_are_skipped_counted_and_named(tmp_path):
         assert skipped.describe() == "line 2: not UTF-8 (byte 0xff at column 16)"
 
 
+def glue_data_error(path: Path, task: str, split: str) -> str:
+    with pytest.raises(GlueDataError) as err:
+        read_glue_tsv(path, task, split)
+    return str(err.value)
+
+
 def test_a_file_with_no_utf8_row_is_one_line_naming_file_and_lines(tmp_path):
     latin1 = tmp_path / "dev.tsv"
     latin1.write_bytes("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n".encode()
                        + b"1\t1\t2\tcaf\xe9?\tb?\t1\n2\t1\t2\tna\xefve?\tb?\t0\n")
-    with pytest.raises(GlueDataError) as err:
-        read_glue_tsv(latin1, "qqp", "dev")
-    assert str(err.value) == (
+    assert glue_data_error(latin1, "qqp", "dev") == (
         f"{latin1} holds no usable rows (2 malformed rows skipped; line 2: not UTF-8 (byte 0xe9 at column "
         f"10); line 3: not UTF-8 (byte 0xef at column 9)); no line is UTF-8 text; GLUE files and JSON "
         f"lines are UTF-8: re-download or re-encode it")
@@ -231,9 +235,7 @@ def test_stsb_scores_outside_0_to_5_are_skipped_with_their_line(tmp_path):
 
 def test_stsb_file_whose_scores_are_all_nan_says_so(tmp_path):
     path = _write(tmp_path / "dev.tsv", [STSB_HEAD] + [STSB_ROW.format("nan")] * 5)
-    with pytest.raises(GlueDataError) as err:
-        read_glue_tsv(path, "sts-b", "dev")
-    assert str(err.value) == (
+    assert glue_data_error(path, "sts-b", "dev") == (
         f"{path} holds no usable rows (5 malformed rows skipped; line 2: score is nan; line 3: score is nan; "
         f"line 4: score is nan; and 2 more); every score is nan: the file has no gold scores; use a file "
         f"with STS-B's 0-5 scores")
