@@ -33,7 +33,7 @@ from squeezebert_paddle.checkpoint import is_hf_checkpoint
 from squeezebert_paddle.configuration import RELEASED_CONFIGS
 from squeezebert_paddle.demo import is_demo
 from squeezebert_paddle.errors import ExpectedError, run_main
-from squeezebert_paddle.fileio import atomic_write_json
+from squeezebert_paddle.fileio import atomic_write_json, atomic_write_text
 from squeezebert_paddle.qqp_benchmark import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parent
@@ -80,7 +80,7 @@ def run_script(name: str, *flags, log: Path) -> str:
         except BaseException:                 # Ctrl-C, SIGTERM (see main): stop the step too
             proc.terminate()
             raise
-    log.write_text(f"$ {' '.join(command)}\n{stdout}\n--- stderr ---\n{stderr}", encoding="utf-8")
+    atomic_write_text(log, f"$ {' '.join(command)}\n{stdout}\n--- stderr ---\n{stderr}")
     if proc.returncode != 0:
         last = (stderr.strip() or stdout.strip() or "no output").splitlines()[-1]
         raise StepFailed(f"{name} exited with {proc.returncode}: {last} (whole log: {log})")

@@ -217,7 +217,8 @@ def main() -> None:
             results.append({"shape": shape, "torch": t, "paddle": q,
                             "paddle_speedup": t["seconds"] / q["seconds"], "raw": runs})
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        from squeezebert_paddle.fileio import atomic_write_json
+        atomic_write_json(args.json, results)
 
 
 if __name__ == "__main__":

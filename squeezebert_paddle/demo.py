@@ -54,6 +54,7 @@ def write_demo_checkpoint(name: str, out_dir: str | Path, vocab_file: str | Path
 
     def fill(tmp: Path) -> None:
         # Serialised in memory, written by fileio: a full disk ends in one line naming the file.
+        config.architectures, config.dtype = [type(model).__name__], "float32"    # as save_pretrained sets them
         atomic_write_text(tmp / "config.json", config.to_json_string(use_diff=True))
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         if name == "squeezebert-uncased":

@@ -113,7 +113,7 @@ def bad_files(tmp_path_factory):
     (root / "empty.jsonl").write_text("", encoding="utf-8")
     (root / "all_bad.tsv").write_text("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
                                       "1\t2\t3\tonly four columns\n4\t5\t6\ta?\tb?\tmaybe\n", encoding="utf-8")
-    (root / "latin1.jsonl").write_bytes(b'{"sentence1": "a?", "sentence2": "b?"}\n{"sentence1": "caf\xe9?"}\n')
+    (root / "latin1.jsonl").write_bytes(b'{"sentence1": "caf\xe9?", "sentence2": "b?"}\n')   # its only row
     (root / "all_bad.jsonl").write_text('not json\n{"sentence1": "x"}\n[1]\n{"sentence1": 1, "sentence2": "y"}\n',
                                         encoding="utf-8")
     for directory, files in {"hf_only": ("config.json", "model.safetensors", "vocab.txt"), "empty_model": (),
@@ -148,8 +148,9 @@ IN_PROCESS_ERRORS = {
     "empty-data-torch": ("torch", ["--data_path", "{bad}/empty.jsonl"], ["empty.jsonl", "no usable rows"]),
     "all-malformed": ("paddle", ["--data_path", "{bad}/all_bad.jsonl"], ["all_bad.jsonl", "4 malformed"]),
     "all-malformed-tsv": ("paddle", ["--data_path", "{bad}/all_bad.tsv"], ["all_bad.tsv", "2 malformed"]),
+    # an undecodable row is skipped and counted like any malformed one: here it was the only row
     "not-utf8": ("paddle", ["--data_path", "{bad}/latin1.jsonl"],
-                 ["latin1.jsonl: not UTF-8 text (byte 0xe9 at line 2)", "re-encode"]),
+                 ["latin1.jsonl holds no usable rows", "line 1: not UTF-8 (byte 0xe9", "re-encode"]),
     # --output_json is written after the whole run: checked before any of it
     "output-json-under-a-file": ("paddle", ["--output_json", "{bad}/empty.jsonl/r.json"],
                                  ["--output_json {bad}/empty.jsonl/r.json cannot be written: "
