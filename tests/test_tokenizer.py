@@ -163,3 +163,13 @@ def test_vocab_is_smaller_than_the_model_embedding_table(ours):
     # Every id the tokenizer can produce indexes the model's table; ids past the vocab decode to [UNK].
     assert max(ours.vocab.values()) == 30521
     assert ours.convert_ids_to_tokens(30525) == "[UNK]"
+
+
+@pytest.mark.parametrize("pair,max_len", [(True, 1), (True, 2), (True, 3), (False, 1), (False, 2)])
+def test_a_length_without_room_for_text_is_refused(ours, pair, max_len):
+    """Below the special tokens plus one word piece the budget would go negative (and slices count from
+    the end: 15 tokens for a "maximum" of 1); refused instead."""
+    with pytest.raises(ValueError, match=rf"^max_seq_len {max_len} leaves no room for text: "):
+        ours.encode_pairs([LONG], [SHORT] if pair else None, max_len)
+    with pytest.raises(ValueError, match="budget of -1 word pieces is negative"):
+        truncate_longest_first([1, 2], [3] if pair else None, -1)

@@ -4,11 +4,13 @@
     metrics.jsonl             one JSON object per dev evaluation, with "step"
     visualdl/                 VisualDL scalars (loss, lr, dev metrics)
     training_curves.png       training loss and dev metrics against the step
-    trainer_state.json        step, epoch, data position, best metric, loss and eval history
+    trainer_state.json        step, epoch, data position, best metric, loss and eval history, each
+                              checkpoint's mean training loss (the divergence stop judges by it)
     checkpoint-<step>/        a model directory `from_pretrained` loads, plus:
         vocab.txt, tokenizer_config.json          the tokenizer
         optimizer.pdparams                        AdamW moments keyed "<parameter name>::<accumulator>"
-        lr_scheduler.json, trainer_state.json     schedule position; step, epoch, data position, history
+        lr_scheduler.json, trainer_state.json     schedule position; step, epoch, data position, history,
+                                                  the run-defining settings a resume must match
         rng_state.json                            each process's Paddle generator state
         grad_scaler.json                          dynamic loss scale (only with --amp)
     best/, final/             model directories (best by the task's dev metric; the last step)
