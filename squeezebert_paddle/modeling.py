@@ -25,7 +25,8 @@ from paddle import nn
 
 from . import fused_cpu_encoder
 from .activations import ACTIVATIONS
-from .configuration import ARCHITECTURES, HUB_IDS, RELEASED_CONFIGS, SqueezeBertConfig
+from .checkpoint import WEIGHTS_FILE
+from .configuration import ARCHITECTURES, CONFIG_FILE, HUB_IDS, RELEASED_CONFIGS, SqueezeBertConfig
 from .outputs import (BaseModelOutputWithPooling, MaskedLMOutput, MultipleChoiceModelOutput,
                       QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
 
@@ -244,8 +245,8 @@ class SqueezeBertPreTrainedModel(nn.Layer):
 
     base_model_prefix = "squeezebert"
     config_class = SqueezeBertConfig
-    model_config_file = "model_config.json"
-    resource_files_names = {"model_state": "model_state.pdparams"}
+    model_config_file = CONFIG_FILE
+    resource_files_names = {"model_state": WEIGHTS_FILE}
     pretrained_init_configuration = {name: SqueezeBertConfig(**fields).to_dict()
                                      for name, fields in RELEASED_CONFIGS.items()}
     pretrained_resource_files_map = {"model_state": dict(HUB_IDS)}
