@@ -63,10 +63,7 @@ class SqueezeBertTokenizer:
 
     @staticmethod
     def _build(vocab: dict[str, int], lowercase: bool) -> Tokenizer:
-        tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
-        tokenizer.normalizer = normalizers.BertNormalizer(
-            clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase)
-        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer = wordpiece_pipeline(vocab, lowercase)
         # Special tokens written in the text stay whole, as HF's tokenizers treat them.
         tokenizer.add_special_tokens([AddedToken(t, normalized=False) for t in SPECIAL_TOKENS.values()])
         return tokenizer
@@ -189,6 +186,23 @@ class SqueezeBertTokenizer:
         special = set(SPECIAL_TOKENS.values()) if skip_special_tokens else set()
         tokens = [t for t in self.convert_ids_to_tokens(list(ids)) if t not in special]
         return " ".join(tokens).replace(" ##", "")
+
+
+def wordpiece_pipeline(vocab: dict[str, int], lowercase: bool, strip_accents: bool | None = None,
+                       handle_chinese_chars: bool = True, basic_split: bool = True,
+                       unk_token: str = SPECIAL_TOKENS["unk_token"]) -> Tokenizer:
+    """BERT's text -> word pieces as the Rust `tokenizers` library runs it (HF's BasicTokenizer rules:
+    clean control characters, space out CJK, lowercase, strip accents, split on punctuation), with no
+    special tokens registered. basic_split=False is HF's do_basic_tokenize=False: whitespace only."""
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token=unk_token, max_input_chars_per_word=100))
+    if basic_split:
+        tokenizer.normalizer = normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=handle_chinese_chars, strip_accents=strip_accents,
+            lowercase=lowercase)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return tokenizer
 
 
 def special_token_count(pair: bool) -> int:
