@@ -60,12 +60,16 @@ class SqueezeBertTokenizer(BertTokenizer):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """From a local directory (or PaddleNLP's community names). The released names have no
-        Paddle download: instead of fetching a URL that does not exist, say how to get them."""
+        """From a local directory (or PaddleNLP's community names). A released name reads the directory
+        of that name when there is one, as the model classes do; there is no Paddle download of it, so
+        otherwise it says how to get one instead of fetching a URL that does not exist."""
         name = str(pretrained_model_name_or_path)
-        if not os.path.exists(name) and (name in HUB_IDS or name in HUB_IDS.values()):
-            raise CheckpointError(f"{name}: there is no PaddleNLP download of this tokenizer's vocab.txt; "
-                                  f"{HOW_TO_GET_RELEASED}")
+        if name in HUB_IDS or name in HUB_IDS.values():
+            if not os.path.isdir(name):
+                raise CheckpointError(f"{name}: there is no PaddleNLP download of this tokenizer's vocab.txt "
+                                      f"and no directory of that name; {HOW_TO_GET_RELEASED}")
+            # With a trailing separator the base class takes it for the directory it is, not a name.
+            pretrained_model_name_or_path = os.path.join(name, "")
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def _words(self, text: str) -> list[tuple[int, str]]:

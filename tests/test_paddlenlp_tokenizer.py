@@ -128,3 +128,11 @@ def test_class_hooks_are_the_framework_free_tokenizers(vocab_file):
 def test_released_names_say_how_to_get_them_instead_of_downloading(name):
     with pytest.raises(CheckpointError, match="convert_torch_to_paddle.py --download"):
         SqueezeBertTokenizer.from_pretrained(name)
+
+
+def test_a_released_name_reads_the_directory_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "squeezebert-mnli").mkdir()
+    (tmp_path / "squeezebert-mnli" / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nsqueeze\n##bert\n")
+    tok = SqueezeBertTokenizer.from_pretrained("squeezebert-mnli")
+    assert tok("SqueezeBERT!")["input_ids"] == [2, 5, 6, 1, 3]          # [CLS] squeeze ##bert [UNK] [SEP]
