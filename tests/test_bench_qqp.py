@@ -8,6 +8,7 @@ import pytest
 
 from helpers import ROOT
 
+sys.path.insert(0, str(ROOT / "bench"))     # as when run as a script: it imports its neighbour run_qqp_onnx
 spec = importlib.util.spec_from_file_location("bench_qqp", ROOT / "bench" / "bench_qqp.py")
 bench_qqp = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench_qqp)
