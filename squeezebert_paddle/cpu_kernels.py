@@ -7,9 +7,9 @@ model is switched with `use_fused_cpu_kernels()`); the reference model, the trac
 use Paddle's own ops. This file builds and loads the ops and wraps each one.
 
 The build needs a C++ compiler (g++ >= 5.4 as `cc`); it runs once and is cached under
-`$SQUEEZEBERT_KERNEL_DIR` (default `$XDG_CACHE_HOME`, else `~/.cache`, `/squeezebert_paddle/kernels`). Where it cannot be built,
-or with `SQUEEZEBERT_FUSED_KERNELS=0`, `use_fused_cpu_kernels()` returns False and the reference runs
-(same results, slower).
+`$SQUEEZEBERT_KERNEL_DIR` (default `squeezebert_paddle/kernels` under `$XDG_CACHE_HOME`, else `~/.cache`).
+Where it cannot be built, or with `SQUEEZEBERT_FUSED_KERNELS=0`, `use_fused_cpu_kernels()` returns False
+and the reference runs (same results, slower). A cached library that no longer loads is rebuilt.
 
 Dropout seeds are drawn from Paddle's generator, so `paddle.seed` fixes the masks and a checkpoint's
 saved generator state replays them.

@@ -242,7 +242,8 @@ def test_download_offline_names_the_hub_id_and_the_offline_alternative(tmp_path)
     proc = run_script("convert_torch_to_paddle.py", "--download", "--models_root", root, env={"HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 1
     (line,) = stderr_lines(proc)
-    assert line.startswith("convert_torch_to_paddle.py: error: could not download squeezebert/squeezebert-uncased from the Hugging Face hub (")
+    assert line.startswith("convert_torch_to_paddle.py: error: could not download squeezebert/squeezebert-uncased "
+                           "from the Hugging Face hub (")
     assert line.endswith("); without network, `python convert_torch_to_paddle.py --demo` writes random-weight "
                          "checkpoints at the released configurations")
     assert "Traceback" not in proc.stderr

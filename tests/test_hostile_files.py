@@ -125,7 +125,8 @@ def test_safe_bert_loader_gives_paddlenlps_model(bert_dir, tmp_path, safetensors
     three = checkpoint.load_paddlenlp_model(BertForSequenceClassification, path, num_labels=3,
                                             ignore_mismatched_sizes=True, hidden_dropout_prob=0.0)
     assert three.classifier.weight.shape == [32, 3] and three.config.hidden_dropout_prob == 0.0
-    with pytest.raises(checkpoint.CheckpointError, match="shape mismatch for .*classifier.weight: expected \(32, 3\), found \(32, 2\)"):
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=r"shape mismatch for .*classifier.weight: expected \(32, 3\), found \(32, 2\)"):
         checkpoint.load_paddlenlp_model(BertForSequenceClassification, path, num_labels=3)
 
 
