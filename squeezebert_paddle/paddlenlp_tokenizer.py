@@ -19,7 +19,7 @@ from paddlenlp.transformers.tokenizer_utils_base import AddedToken
 from .configuration import HOW_TO_GET_RELEASED, HUB_IDS
 from .checkpoint import CheckpointError
 from .tokenizer import SqueezeBertTokenizer as FrameworkFreeTokenizer
-from .tokenizer import wordpiece_pipeline
+from .tokenizer import VOCAB_FILE, wordpiece_pipeline
 
 
 class SqueezeBertTokenizer(BertTokenizer):
@@ -70,6 +70,9 @@ class SqueezeBertTokenizer(BertTokenizer):
                                       f"and no directory of that name; {HOW_TO_GET_RELEASED}")
             # With a trailing separator the base class takes it for the directory it is, not a name.
             pretrained_model_name_or_path = os.path.join(name, "")
+        if os.path.isdir(name) and not os.path.isfile(os.path.join(name, VOCAB_FILE)):
+            raise CheckpointError(f"{os.path.join(name, VOCAB_FILE)} not found: a tokenizer directory holds "
+                                  f"the uncased WordPiece {VOCAB_FILE} (every SqueezeBERT checkpoint ships it)")
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def _words(self, text: str) -> list[tuple[int, str]]:

@@ -136,3 +136,8 @@ def test_a_released_name_reads_the_directory_of_that_name(tmp_path, monkeypatch)
     (tmp_path / "squeezebert-mnli" / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nsqueeze\n##bert\n")
     tok = SqueezeBertTokenizer.from_pretrained("squeezebert-mnli")
     assert tok("SqueezeBERT!")["input_ids"] == [2, 5, 6, 1, 3]          # [CLS] squeeze ##bert [UNK] [SEP]
+
+
+def test_a_directory_without_vocab_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match=f"{tmp_path}/vocab.txt not found"):
+        SqueezeBertTokenizer.from_pretrained(tmp_path)
