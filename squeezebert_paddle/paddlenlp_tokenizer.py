@@ -26,8 +26,9 @@ class SqueezeBertTokenizer(BertTokenizer):
     """PaddleNLP's BERT tokenizer API over the word pieces `transformers.SqueezeBertTokenizer` gives.
 
     Arguments are PaddleNLP's / HF's BertTokenizer ones; `never_split` words are kept whole when
-    they stand between spaces, as HF's BasicTokenizer keeps them. The class hooks are tokenizer.py's
-    (the resource map names Hugging Face hub ids, not download URLs).
+    they stand between spaces, as HF's BasicTokenizer keeps them. With do_basic_tokenize=False the text
+    is only split on whitespace, but still lowercased (PaddleNLP's base does that before the split; HF
+    does not). The class hooks are tokenizer.py's (the resource map names hub ids, not download URLs).
     """
 
     resource_files_names = FrameworkFreeTokenizer.resource_files_names
@@ -94,7 +95,8 @@ class SqueezeBertTokenizer(BertTokenizer):
                 out.append((span, (start, start + len(span))))
                 continue
             encoding = self._pipeline.encode(span, add_special_tokens=False)
-            out += [(token, (start + a, start + b)) for token, (a, b) in zip(encoding.tokens, encoding.offsets)]
+            out += [(token, (start + a, start + b))
+                    for token, (a, b) in zip(encoding.tokens, encoding.offsets)]
         return out
 
     def _tokenize(self, text, **kwargs):

@@ -47,6 +47,17 @@ def test_tokens_and_ids_equal_transformers_and_ours(ours, ref, fast, text):
     assert ours(text)["input_ids"] == ref(text)["input_ids"] == fast(text)["input_ids"]
 
 
+@pytest.mark.parametrize("options", [dict(tokenize_chinese_chars=False), dict(strip_accents=False),
+                                     dict(never_split=["keepMe!"]),
+                                     dict(do_lower_case=False, never_split=["keepMe!"])],
+                         ids=["no_chinese_split", "keep_accents", "never_split", "cased_never_split"])
+def test_options_split_as_transformers_does(vocab_file, options):
+    text = "Hello WORLD-class 的人有 naïve don´t [MASK] keepMe! x keepMe"
+    ours = SqueezeBertTokenizer(str(vocab_file), **options)
+    ref = transformers.SqueezeBertTokenizer(str(vocab_file), **options)
+    assert ours.tokenize(text) == ref.tokenize(text) and ours(text)["input_ids"] == ref(text)["input_ids"]
+
+
 def test_pairs_with_truncation_equal_transformers_and_ours(ours, ref, fast):
     a, b = TEXTS, TEXTS[::-1]
     for max_length in (6, 16, 64):
@@ -75,7 +86,8 @@ def test_paddlenlp_call_api(ours):
         ["[CLS]", *words_a[:3], "[SEP]", *words_b[:2], "[SEP]"])     # longest_first: 5 of 8 for text
     assert out["token_type_ids"] == [0] * 5 + [1] * 3 and out["attention_mask"] == [1] * 8
     batch = ours(["a b c", "a"], padding=True, return_attention_mask=True)
-    assert batch["input_ids"][1][-2:] == [ours.pad_token_id] * 2 and batch["attention_mask"][1] == [1, 1, 1, 0, 0]
+    assert batch["input_ids"][1][-2:] == [ours.pad_token_id] * 2
+    assert batch["attention_mask"][1] == [1, 1, 1, 0, 0]
     overflow = ours.encode("a b c d e f", max_length=5, truncation=True, stride=1,
                            return_overflowing_tokens=True)
     assert overflow["overflowing_tokens"] == ours.convert_tokens_to_ids(["c", "d", "e", "f"])
@@ -133,7 +145,8 @@ def test_released_names_say_how_to_get_them_instead_of_downloading(name):
 def test_a_released_name_reads_the_directory_of_that_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "squeezebert-mnli").mkdir()
-    (tmp_path / "squeezebert-mnli" / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nsqueeze\n##bert\n")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "squeeze", "##bert"]
+    (tmp_path / "squeezebert-mnli" / "vocab.txt").write_text("".join(t + "\n" for t in vocab))
     tok = SqueezeBertTokenizer.from_pretrained("squeezebert-mnli")
     assert tok("SqueezeBERT!")["input_ids"] == [2, 5, 6, 1, 3]          # [CLS] squeeze ##bert [UNK] [SEP]
 
