@@ -301,10 +301,6 @@ def load_paddlenlp_model(cls, model_dir: str | os.PathLike, ignore_mismatched_si
 
 # -- the sequence lengths a model takes (flags are checked against these at parse time) ---------------
 
-# [CLS] a [SEP] b [SEP]: 3 special tokens plus at least one token of each text (a shorter budget
-# would truncate a text to nothing). A single text needs [CLS] a [SEP].
-MIN_PAIR_LENGTH = 5
-MIN_SINGLE_LENGTH = 3
 DEFAULT_MAX_POSITIONS = 512          # the released SqueezeBERT and BERT checkpoints
 
 
@@ -320,17 +316,6 @@ def max_positions(model_dir: str | os.PathLike | None, config_names=(CONFIG_FILE
                 raise CheckpointError(f"{path}: max_position_embeddings must be a positive integer, found {value!r}")
             return value
     return DEFAULT_MAX_POSITIONS
-
-
-def sequence_length_problem(value: int, flag: str, limit: int, pairs: bool = True) -> str | None:
-    """Why `value` cannot be the `flag` sequence length of a model with `limit` positions, or None.
-    The one line gives the allowed range."""
-    low = MIN_PAIR_LENGTH if pairs else MIN_SINGLE_LENGTH
-    if low <= value <= limit:
-        return None
-    room = ("[CLS] a [SEP] b [SEP] with a token of each text" if pairs else "[CLS] a [SEP] with a token of the text")
-    return (f"{flag} {value} is out of range: it must lie between {low} ({room}) and {limit} (the model's "
-            f"max_position_embeddings)")
 
 
 def hf_load_error_line(err: Exception) -> str | None:

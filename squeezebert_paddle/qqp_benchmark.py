@@ -20,11 +20,12 @@ from .flops import BERT_BASE, SQUEEZEBERT, EncoderShape, packed_flops, workload_
 from .assets import SAMPLE_QQP_DEV, VOCAB_FILE
 from .data import Batch, encode_examples, make_batches, read_pairs, restore_order
 from .checkpoint import (CONFIG_FILE, GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES, CheckpointError,
-                         is_hf_checkpoint, max_positions, require_model_dir, sequence_length_problem)
+                         is_hf_checkpoint, max_positions, require_model_dir)
 from .demo import MNLI_LABELS, model_line
 from .errors import ExpectedError
 from .fileio import atomic_write_json, unwritable_file_reason
 from .timing import classification_report, peak_memory_mb, summarize, time_batches
+from .tokenizer import sequence_length_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path("data/QQP/dev.tsv")

@@ -211,8 +211,20 @@ def special_token_count(pair: bool) -> int:
 
 
 def min_sequence_length(pair: bool) -> int:
-    """The shortest max_seq_len that keeps any text: the special tokens plus one word piece."""
+    """The shortest max_seq_len the tokenizer takes: the special tokens plus one word piece (as in
+    HF, a pair may then keep a piece of one text only)."""
     return special_token_count(pair) + 1
+
+
+def sequence_length_problem(value: int, flag: str, limit: int, pair: bool = True) -> str | None:
+    """Why `value` cannot be the `flag` sequence length of a model with `limit` positions, or None.
+    The scripts' flags ask for room for a word piece of every text. The one line gives the range."""
+    low = special_token_count(pair) + (2 if pair else 1)
+    if low <= value <= limit:
+        return None
+    room = "[CLS] a [SEP] b [SEP] with a token of each text" if pair else "[CLS] a [SEP] with a token of the text"
+    return (f"{flag} {value} is out of range: it must lie between {low} ({room}) and {limit} (the model's "
+            f"max_position_embeddings)")
 
 
 def truncate_longest_first(ids_a: list[int], ids_b: list[int] | None, budget: int):

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import TINY_QQP
 from helpers import batch, hf_model, leftovers, link_tree, max_diff
-from squeezebert_paddle import checkpoint, fileio, inference
+from squeezebert_paddle import checkpoint, fileio, inference, tokenizer
 from squeezebert_paddle.errors import run_main
 
 BERT_TINY = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -182,8 +182,8 @@ def test_numeric_flags_are_checked_with_their_range(flag, value, expected, monke
 
 
 def test_sequence_length_bound_for_single_texts():
-    assert checkpoint.sequence_length_problem(3, "--max_seq_length", 512, pairs=False) is None
-    assert "between 3" in checkpoint.sequence_length_problem(2, "--max_seq_length", 512, pairs=False)
+    assert tokenizer.sequence_length_problem(3, "--max_seq_length", 512, pair=False) is None
+    assert "between 3" in tokenizer.sequence_length_problem(2, "--max_seq_length", 512, pair=False)
     assert checkpoint.max_positions(None) == 512
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, max_positions
-from ..checkpoint import sequence_length_problem as length_problem
+from ..tokenizer import sequence_length_problem as length_problem
 from ..data import TaskSpec, get_task, locate_glue_data, missing_data_message
 from ..fileio import unwritable_reason
 from ..tokenizer import VOCAB_FILE
@@ -157,7 +157,7 @@ def sequence_length_problem(s: RunSettings) -> str | None:
         limit = max_positions(s.model_name_or_path)
     except CheckpointError as err:
         return str(err)
-    return length_problem(s.max_seq_length, "--max_seq_length", limit, pairs=s.task.is_pair)
+    return length_problem(s.max_seq_length, "--max_seq_length", limit, pair=s.task.is_pair)
 
 
 def output_dir_problem(s: RunSettings) -> str | None:
