@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .configuration import SqueezeBertConfig
+from .configuration import CONFIG_FILE, HF_CONFIG_FILE, SqueezeBertConfig
 from .errors import ExpectedError
 from .fileio import atomic_write_bytes
 
 logger = logging.getLogger("squeezebert_paddle")
 
-CONFIG_FILE = "model_config.json"
 WEIGHTS_FILE = "model_state.pdparams"
 HOW_TO_GET = ("convert a Hugging Face checkpoint with `python convert_torch_to_paddle.py --model_dir DIR` "
               "(get one with `huggingface-cli download squeezebert/squeezebert-uncased --local-dir "
@@ -84,7 +83,6 @@ def write_pdparams(path: str | os.PathLike, state: dict[str, np.ndarray]) -> Non
 
 # -- model directories -----------------------------------------------------------------------
 
-HF_CONFIG_FILE = "config.json"
 HF_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 GET_CHECKPOINTS = ("get the released checkpoints (downloaded and converted into models/<name>) with "
                    "`python convert_torch_to_paddle.py --download` (or `huggingface-cli download "
@@ -284,7 +282,7 @@ def load_paddlenlp_model(cls, model_dir: str | os.PathLike, ignore_mismatched_si
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise CheckpointError(f"{model_dir}: no such model directory")
-    config_files = [model_dir / n for n in ("config.json", CONFIG_FILE) if (model_dir / n).is_file()]
+    config_files = [model_dir / n for n in (HF_CONFIG_FILE, CONFIG_FILE) if (model_dir / n).is_file()]
     if not config_files:
         raise CheckpointError(f"{model_dir}: no config.json; pass a directory saved by PaddleNLP's save_pretrained")
     read_json_object(config_files[0])                  # one line for a broken file, before PaddleNLP reads it

@@ -18,10 +18,9 @@ from .checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_pdpara
                          write_pdparams)
 from .errors import ExpectedError
 from .fileio import atomic_files, atomic_write_bytes, atomic_write_text, clean_interrupted_writes
-from .configuration import ARCHITECTURES, ConfigError, SqueezeBertConfig
+from .configuration import ARCHITECTURES, HF_CONFIG_FILE, ConfigError, SqueezeBertConfig
 from .demo import MARKER_FILE
 
-HF_CONFIG_FILE = "config.json"
 HF_SAFETENSORS_FILE = "model.safetensors"
 HF_SAFETENSORS_INDEX = "model.safetensors.index.json"
 HF_BIN_FILE = "pytorch_model.bin"

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from .assets import VOCAB_FILE
-from .configuration import RELEASED_ARCHITECTURES, RELEASED_CONFIGS
+from .configuration import HF_CONFIG_FILE, RELEASED_ARCHITECTURES, RELEASED_CONFIGS
 from .fileio import atomic_directory, atomic_write_bytes, atomic_write_text
 
 MARKER_FILE = "RANDOM_WEIGHTS.txt"
@@ -55,7 +55,7 @@ def write_demo_checkpoint(name: str, out_dir: str | Path, vocab_file: str | Path
     def fill(tmp: Path) -> None:
         # Serialised in memory, written by fileio: a full disk ends in one line naming the file.
         config.architectures, config.dtype = [type(model).__name__], "float32"    # as save_pretrained sets them
-        atomic_write_text(tmp / "config.json", config.to_json_string(use_diff=True))
+        atomic_write_text(tmp / HF_CONFIG_FILE, config.to_json_string(use_diff=True))
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         if name == "squeezebert-uncased":
             # Old-style .bin: every tensor stored, tied ones included, plus the position_ids buffer.
@@ -73,7 +73,7 @@ def write_demo_checkpoint(name: str, out_dir: str | Path, vocab_file: str | Path
             f"RANDOM WEIGHTS. This is not the released {name} checkpoint: it has its exact configuration "
             f"and file layout but weights drawn at random (seed {seed}), for demonstrations and tests. "
             f"Real weights: huggingface-cli download squeezebert/{name} --local-dir {out_dir}\n"))
-        with open(tmp / "config.json", encoding="utf-8") as f:
+        with open(tmp / HF_CONFIG_FILE, encoding="utf-8") as f:
             assert json.load(f).get(MARKER_KEY) is True
 
     atomic_directory(out_dir, fill)

@@ -15,8 +15,6 @@ import paddle.nn.functional as F
 import pytest
 
 from squeezebert_paddle import cpu_kernels
-from squeezebert_paddle.configuration import SqueezeBertConfig
-from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
 
 ROOT = Path(__file__).resolve().parents[1]
 

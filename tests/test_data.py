@@ -1,6 +1,5 @@
 """Tests of squeezebert_paddle.data: the real GLUE/QQP samples, hand-made bad files, where a run finds its
 files, and --download against a local stand-in of the Hugging Face hub (no network)."""
-import re
 from pathlib import Path
 
 import numpy as np

@@ -12,7 +12,7 @@ import paddle
 import pytest
 import torch
 
-from helpers import TOL, batch, hf_model, link_tree, max_diff, np_of, paddle_twin, to_paddle, to_torch
+from helpers import TOL, batch, hf_model, link_tree, max_diff, paddle_twin, to_paddle, to_torch
 from squeezebert_paddle import inference, modeling, packed_encoder
 from squeezebert_paddle.checkpoint import read_pdparams, write_pdparams
 from squeezebert_paddle.data import encode_examples, make_batches, read_pairs, restore_order
