@@ -73,6 +73,7 @@ def run_row(name: str, args) -> dict:
            "--no_progress", "--model_type", model, "--vocab", str(args.vocab), *extra]
     cmd += ["--limit", str(args.limit)]
     cmd += ["--sort_by_length"] if args.sort_by_length else []
+    cmd += ["--max_tokens", str(args.max_tokens)] if args.max_tokens else []
     cmd += ["--random_init"] if model == "bert" else ["--model_path", str(args.model_dir)]
     print(f"[{name}] {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -165,6 +166,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--sort_by_length", action="store_true")
+    p.add_argument("--max_tokens", type=int, help="token budget per batch instead of --batch_size rows "
+                                                   "(run_qqp_*.py --max_tokens)")
     p.add_argument("--repeats", type=int, default=3, help="runs per row, round-robin; the median is reported")
     p.add_argument("--full", action="store_true",
                    help="also time whole-file passes (all pairs, --sort_by_length) for the Paddle rows")
@@ -179,6 +182,8 @@ def input_problem(args, rows: list[str]) -> str | None:
             return f"--{name} must be at least 1, got {getattr(args, name)}"
     if args.limit < 0:
         return f"--limit must be 0 (all pairs) or more, got {args.limit}"
+    if args.max_tokens is not None and args.max_tokens < args.max_seq_len:
+        return f"--max_tokens must be at least --max_seq_len ({args.max_seq_len}), got {args.max_tokens}"
     unknown = [r for r in rows if r not in ROWS]
     if unknown or not rows:
         return f"unknown --rows {unknown or args.rows!r}; choose from {', '.join(ROWS)}"
@@ -242,7 +247,9 @@ def main(argv=None) -> int:
         print(f"\nWhole file ({args.data_path.name}, sorted by length):")
         for name, r in full.items():
             if "error" not in r:
-                print(f"- {name}: {r['examples']} pairs in {r['seconds']:.1f} s ({r['examples_per_second']:.1f}/s)")
+                print(f"- {name}: {r['examples']} pairs in {r['seconds']:.1f} s ({r['examples_per_second']:.1f}/s; "
+                      f"GLUE QQP dev's {qqp_benchmark.QQP_DEV_PAIRS} pairs at this rate: "
+                      f"{r['qqp_dev_seconds_at_this_rate']:.0f} s)")
     if args.output_json:
         from squeezebert_paddle.fileio import atomic_write_json
         strip = lambda r: {k: v for k, v in r.items() if k not in ("logits", "predictions")}  # noqa: E731

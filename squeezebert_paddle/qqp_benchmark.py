@@ -32,6 +32,7 @@ DEFAULT_DATA = Path("data/QQP/dev.tsv")
 DOWNLOADED_DATA = Path("glue_data/QQP/dev.tsv")      # where `run_glue.py --task_name QQP --download` puts it
 DEFAULT_VOCAB = VOCAB_FILE                           # the uncased vocab all three checkpoints share
 CPU_DEFAULT_LIMIT = 1000
+QQP_DEV_PAIRS = 40430                                # GLUE QQP dev.tsv
 MNLI_LABEL_NAMES = sorted(MNLI_LABELS.values())
 
 
@@ -63,6 +64,10 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--max_seq_len", type=int, default=128)
     p.add_argument("--sort_by_length", action="store_true", help="batch pairs of similar length together")
+    p.add_argument("--max_tokens", type=int,
+                   help="fill each batch up to this many padded tokens (rows x longest row) instead of "
+                        "--batch_size rows; with --sort_by_length, short pairs run in large batches (whole "
+                        "files: try 2048)")
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up batches")
     p.add_argument("--output_json", type=Path, help="also write the report here")
     p.add_argument("--no_progress", action="store_true")
@@ -121,6 +126,9 @@ def check_max_seq_len(args, framework: str) -> None:
     problem = sequence_length_problem(args.max_seq_len, "--max_seq_len", limit)
     if problem:
         raise UsageError(problem)
+    if args.max_tokens is not None and args.max_tokens < args.max_seq_len:
+        raise UsageError(f"--max_tokens {args.max_tokens} is out of range: it must be at least --max_seq_len "
+                         f"({args.max_seq_len}), so that a batch holds the longest pair")
 
 
 def check_model_dir(args, framework: str) -> None:
@@ -207,7 +215,8 @@ def load_workload(args, tokenizer) -> Workload:
     labels = None
     if all(e.label is not None for e in examples):
         labels = np.array([int(e.label) for e in examples], dtype=np.int64)
-    batches = make_batches(encoded, args.batch_size, tokenizer.pad_token_id, args.sort_by_length)
+    batches = make_batches(encoded, args.batch_size, tokenizer.pad_token_id, args.sort_by_length,
+                           max_tokens=args.max_tokens)
     tokens = int(sum(len(ids) for ids, _ in encoded))
     return Workload(batches, labels, len(examples), skipped, tokens)
 
@@ -275,6 +284,8 @@ def run(args, workload: Workload, forward, sync=None, packed_multiple: int | Non
     report["executed_gflop_per_second"] = executed / report["seconds"]
     report["skipped_rows"] = workload.skipped
     report["peak_memory_mb"] = peak_memory_mb()
+    # At this rate, GLUE's whole QQP dev set: meaningful for a whole-file run (--limit 0, sorted).
+    report["qqp_dev_seconds_at_this_rate"] = QQP_DEV_PAIRS / report["examples_per_second"]
     if outputs and outputs[0] is not None:
         logits = restore_order(workload.batches, outputs)
         report["predictions"] = logits.argmax(-1).tolist()
@@ -302,7 +313,7 @@ def common_fields(args, framework: str, versions: dict, backend: str) -> dict:
             "device": args.device, "cpu": cpu_name(),
             "threads": args.threads, "backend": backend, "precision": args.precision,
             "model_type": args.model_type, "model_path": str(args.model_path) if args.model_path else None,
-            "random_init": args.random_init, "batch_size": args.batch_size,
+            "random_init": args.random_init, "batch_size": args.batch_size, "max_tokens": args.max_tokens,
             "max_seq_len": args.max_seq_len, "sort_by_length": args.sort_by_length,
             "warmup_batches": args.warmup, "data_path": str(args.data_path)}
 

@@ -3,6 +3,8 @@ files, and --download against a local stand-in of the Hugging Face hub (no netwo
 from pathlib import Path
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from squeezebert_paddle.assets import SAMPLE_GLUE_DIR
@@ -338,6 +340,37 @@ def test_make_batches_stable_sort_and_errors():
         make_batches(ties, batch_size=2, labels=[0, 1, 0])
     with pytest.raises(ValueError, match="row 0: 2 input_ids but 1 token_type_ids"):
         make_batches([([1, 2], [0])], batch_size=1)
+
+
+def test_make_batches_with_a_token_budget():
+    # lengths 3, 5, 2, 4, 1; sorted: row 4 (1), 2 (2), 0 (3), 3 (4), 1 (5)
+    batches = make_batches(ENCODED, batch_size=1, sort_by_length=True, max_tokens=8)
+    assert [b.indices.tolist() for b in batches] == [[4, 2], [0, 3], [1]]     # 3 rows x 3 = 9 would not fit
+    assert [b.input_ids.shape for b in batches] == [(2, 2), (2, 4), (1, 5)]
+    for b in batches:
+        _check_batch(b, ENCODED, 0)
+    assert restore_order(batches, [b.input_ids[:, 0] for b in batches]).tolist() == [10, 20, 30, 40, 50]
+    # unsorted: consecutive rows only
+    assert [b.indices.tolist() for b in make_batches(ENCODED, 1, max_tokens=8)] == [[0], [1], [2, 3], [4]]
+    # a row longer than the budget travels alone
+    assert [b.input_ids.shape for b in make_batches(ENCODED, 1, max_tokens=4)][1] == (1, 5)
+    with pytest.raises(ValueError, match="max_tokens must be at least 1"):
+        make_batches(ENCODED, batch_size=1, max_tokens=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 40), max_size=60), st.integers(1, 200), st.booleans())
+def test_token_budget_batches_cover_every_row_once_within_budget(lengths, budget, sort):
+    encoded = [([7] * n, [0] * n) for n in lengths]
+    batches = make_batches(encoded, batch_size=1, sort_by_length=sort, max_tokens=budget)
+    rows = sorted(i for b in batches for i in b.indices.tolist())
+    assert rows == list(range(len(lengths)))
+    for b in batches:
+        assert b.input_ids.size <= budget or len(b) == 1
+    # greedy: the next batch's first row would not have fitted
+    for a, b in zip(batches, batches[1:]):
+        width = max(a.input_ids.shape[1], lengths[b.indices[0]])
+        assert width * (len(a) + 1) > budget
 
 
 # -- --download: the hub's GLUE written out as GLUE's TSV files (a local stand-in, no network) -------

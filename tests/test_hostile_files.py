@@ -173,6 +173,8 @@ def test_max_seq_len_between_the_special_tokens_and_the_position_table(framework
     ("--batch_size", 0, "--batch_size 0 is out of range: it must be at least 1"),
     ("--threads", 0, "--threads 0 is out of range: it must be at least 1"),
     ("--limit", -1, "--limit -1 is out of range: it must be 0 (all pairs) or more"),
+    ("--max_tokens", 127, "--max_tokens 127 is out of range: it must be at least --max_seq_len (128), so that "
+                          "a batch holds the longest pair"),
 ])
 def test_numeric_flags_are_checked_with_their_range(flag, value, expected, monkeypatch):
     from squeezebert_paddle.qqp_benchmark import UsageError
@@ -468,3 +470,15 @@ def test_compare_checks_output_json_before_comparing(tmp_path, monkeypatch, caps
                           capsys)
     assert code == 1 and out == ""
     assert f"--output_json {tmp_path} cannot be written: {tmp_path} is a directory" in _one_error_line(err, "compare")
+
+
+def test_token_budget_flag_reaches_the_batches(qqp_jsonl, vocab_file, monkeypatch, capsys):
+    from squeezebert_paddle import qqp_benchmark as qb
+    from squeezebert_paddle.tokenizer import SqueezeBertTokenizer
+    args = _parse("run_qqp_torch", ["--random_init", "--data_path", qqp_jsonl, "--limit", 40, "--sort_by_length",
+                                    "--max_tokens", 1024, "--max_seq_len", 64], monkeypatch)
+    workload = qb.load_workload(args, SqueezeBertTokenizer(vocab_file))
+    sizes = [b.input_ids.size for b in workload.batches]
+    assert sum(len(b) for b in workload.batches) == 40
+    assert max(sizes) <= 1024 and max(len(b) for b in workload.batches) > 16     # not --batch_size rows
+    capsys.readouterr()

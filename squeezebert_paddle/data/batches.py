@@ -87,20 +87,39 @@ def _pad_batch(encoded: Sequence[tuple[list[int], list[int]]], rows: list[int],
 
 def make_batches(encoded: Sequence[tuple[Sequence[int], Sequence[int]]], batch_size: int,
                  pad_id: int = 0, sort_by_length: bool = False,
-                 labels: Sequence[int] | Sequence[float] | np.ndarray | None = None) -> list[Batch]:
+                 labels: Sequence[int] | Sequence[float] | np.ndarray | None = None,
+                 max_tokens: int | None = None) -> list[Batch]:
     """Split encoded rows into dynamically padded batches.
 
     With sort_by_length the rows are ordered by length first (stable), which cuts padding;
-    each batch's `indices` say where its rows came from (see `restore_order`).
+    each batch's `indices` say where its rows came from (see `restore_order`). With `max_tokens`
+    a batch takes rows, in order, while rows x its longest row stays within the budget (at least one
+    row), instead of `batch_size` rows: sorted, short rows then travel in large batches.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     label_array = _label_array(labels, len(encoded))
     order = list(range(len(encoded)))
     if sort_by_length:
         order.sort(key=lambda i: len(encoded[i][0]))
-    return [_pad_batch(encoded, order[start:start + batch_size], pad_id, label_array)
-            for start in range(0, len(order), batch_size)]
+    groups = (_token_budget_groups(order, [len(ids) for ids, _ in encoded], max_tokens) if max_tokens
+              else [order[start:start + batch_size] for start in range(0, len(order), batch_size)])
+    return [_pad_batch(encoded, rows, pad_id, label_array) for rows in groups]
+
+
+def _token_budget_groups(order: list[int], lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """`order` cut into consecutive groups whose padded size (rows x longest) fits `max_tokens`."""
+    groups, current, longest = [], [], 0
+    for i in order:
+        wider = max(longest, lengths[i])
+        if current and wider * (len(current) + 1) > max_tokens:
+            groups.append(current)
+            current, wider = [], lengths[i]
+        current.append(i)
+        longest = wider
+    return groups + [current] if current else groups
 
 
 def restore_order(batches: Sequence[Batch], outputs: Sequence[Any]) -> np.ndarray:
