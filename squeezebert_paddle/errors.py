@@ -56,3 +56,17 @@ def run_main(main: Callable[[], int | None], prog: str | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def max_threads() -> int:
+    """The most math threads a flag may ask for: 4 per core here. Far beyond the cores only slows
+    down, and OpenMP aborts the process outright at tens of thousands."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def threads_problem(flag: str, value: int) -> str | None:
+    """Why `value` cannot be the thread count `flag`, as one line with the allowed range, or None."""
+    if 1 <= value <= max_threads():
+        return None
+    return (f"{flag} {value} is out of range: it must lie between 1 and {max_threads()} "
+            f"(4 per core; this machine has {os.cpu_count()})")
