@@ -7,7 +7,6 @@ A Paddle model directory uses PaddleNLP's file names, so PaddleNLP loads it too:
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle
@@ -16,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .configuration import CONFIG_FILE, HF_CONFIG_FILE, SqueezeBertConfig
+from .configuration import CONFIG_FILE, HF_CONFIG_FILE, ConfigError, SqueezeBertConfig, size_problem
 from .errors import ExpectedError
 from .fileio import atomic_write_bytes
+from .input_files import file_problem, is_present, require_regular_file
+from .input_files import read_json_object as _read_json_object
 
 logger = logging.getLogger("squeezebert_paddle")
 
@@ -52,8 +53,17 @@ class _Refused(pickle.UnpicklingError):
     """A pickle naming a class outside the allow-list."""
 
 
+# numpy dtype kinds a state dict may hold: bool, signed and unsigned integers, floats, complex.
+# (Object, string, structured and datetime arrays are never weights; an object array also unpickles
+# its elements, which only the allow-list above keeps harmless.)
+NUMERIC_KINDS = "biufc"
+
+
 def read_pdparams(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a `paddle.save`d state dict into numpy arrays, safely."""
+    """Read a `paddle.save`d state dict into numpy arrays, safely: only numeric or bool arrays under
+    string names pass; anything else is a CheckpointError naming the file and the entries."""
+    if is_present(path):
+        require_regular_file(path, CheckpointError, "pass the model directory's weights file")
     try:
         with open(path, "rb") as f:
             state = _ArraysOnlyUnpickler(f).load()
@@ -72,7 +82,30 @@ def read_pdparams(path: str | os.PathLike) -> dict[str, np.ndarray]:
     bad = [k for k, v in state.items() if not isinstance(v, np.ndarray)]
     if bad:
         raise CheckpointError(f"{path}: entries {bad[:5]} are not tensors")
+    names = [k for k in state if not isinstance(k, str)]
+    if names:
+        raise CheckpointError(f"{path}: entry names {names[:5]} are not strings; a state dict names its "
+                              f"tensors, convert the checkpoint again")
+    odd = [f"{k} ({v.dtype})" for k, v in state.items() if v.dtype.kind not in NUMERIC_KINDS or v.dtype.fields]
+    if odd:
+        raise CheckpointError(f"{path}: entries {', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''} are not "
+                              f"numeric tensors; a state dict holds numbers only, convert the checkpoint again")
     return state
+
+
+def weights_problem(state: dict[str, np.ndarray]) -> str | None:
+    """Why `state` cannot be a model's float weights, or None: tensors that are not floating-point
+    (int, bool, complex) or hold NaN or infinity, each listed by name. (np.isfinite over the full-size
+    model's 51M floats takes about 0.05 s.)"""
+    not_float = [f"{k} ({v.dtype})" for k, v in state.items() if v.dtype.kind != "f"]
+    if not_float:
+        return (f"tensors {', '.join(not_float[:5])}{' ...' if len(not_float) > 5 else ''} are not floating-point; "
+                f"weights are float16/32/64")
+    non_finite = [k for k, v in state.items() if not np.isfinite(v).all()]
+    if non_finite:
+        return (f"tensors {', '.join(non_finite[:5])}{' ...' if len(non_finite) > 5 else ''} hold NaN or "
+                f"infinite values ({len(non_finite)} of {len(state)} tensors)")
+    return None
 
 
 def write_pdparams(path: str | os.PathLike, state: dict[str, np.ndarray]) -> None:
@@ -91,12 +124,27 @@ GET_CHECKPOINTS = ("get the released checkpoints (downloaded and converted into 
                    "`python convert_torch_to_paddle.py --demo`")
 
 
-def require_model_dir(model_dir: str | os.PathLike, files=(CONFIG_FILE, WEIGHTS_FILE)) -> Path:
-    """`model_dir` when it holds `files`; otherwise a CheckpointError saying what the directory is
-    (missing, empty, an unconverted Hugging Face checkpoint) and the command that makes it usable."""
+def require_model_dir(model_dir: str | os.PathLike, files=(CONFIG_FILE, WEIGHTS_FILE),
+                      check_vocab: bool = True) -> Path:
+    """`model_dir` when it holds `files`; with `check_vocab` (what the scripts need) also a valid
+    model_config.json and a vocab.txt the model's embedding table can take (`check_vocab_fits`).
+    Otherwise a CheckpointError saying what the directory is (missing, empty, an
+    unconverted Hugging Face checkpoint) and the command that makes it usable."""
     model_dir = Path(model_dir)
+    odd = [f"{name} is {file_problem(model_dir / name)}" for name in files
+           if is_present(model_dir / name) and file_problem(model_dir / name)]
+    if odd:
+        raise CheckpointError(f"model directory {model_dir}: {'; '.join(odd)}; restore the file from the "
+                              f"checkpoint's source")
     missing = [name for name in files if not (model_dir / name).is_file()]
     if not missing:
+        if check_vocab:
+            if CONFIG_FILE in files:      # every field checked now, before a script reads its data
+                try:
+                    SqueezeBertConfig.from_json_file(model_dir / CONFIG_FILE)
+                except ConfigError as err:
+                    raise CheckpointError(str(err)) from None
+            check_vocab_fits(model_dir)
         return model_dir
     if is_hf_checkpoint(model_dir):
         found = [n for n in (HF_CONFIG_FILE, *HF_WEIGHTS_FILES) if (model_dir / n).is_file()]
@@ -107,6 +155,41 @@ def require_model_dir(model_dir: str | os.PathLike, files=(CONFIG_FILE, WEIGHTS_
              else f"lacks {', '.join(missing)}")
     raise CheckpointError(f"model directory {model_dir} {state}; a converted Paddle model directory holds "
                           f"{CONFIG_FILE}, {WEIGHTS_FILE} and vocab.txt: {GET_CHECKPOINTS}")
+
+
+def vocab_problem(model_dir: str | os.PathLike, vocab_size: int | None = None) -> str | None:
+    """Why the vocab.txt in `model_dir` cannot feed the model there, or None (also when there is no
+    vocab.txt): the tokenizer gives ids up to its line count - 1, which must be rows of the embedding
+    table (`vocab_size`, default: read from the directory's config)."""
+    model_dir = Path(model_dir)
+    vocab = model_dir / "vocab.txt"
+    if not is_present(vocab):
+        return None
+    problem = file_problem(vocab)
+    if problem:
+        return f"{vocab} is {problem}"
+    if vocab_size is None:
+        config = next((model_dir / n for n in (CONFIG_FILE, HF_CONFIG_FILE) if is_present(model_dir / n)), None)
+        if config is None:
+            return None
+        vocab_size = read_json_object(config).get("vocab_size")
+        if not isinstance(vocab_size, int):
+            return None                    # the config's own check names that
+    with open(vocab, "rb") as f:
+        data = f.read()
+    entries = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    if entries > vocab_size:
+        return (f"{vocab} has {entries} entries but the model's vocab_size is {vocab_size}: ids past "
+                f"{vocab_size - 1} have no embedding; use the vocab.txt the checkpoint was trained with")
+    return None
+
+
+def check_vocab_fits(model_dir: str | os.PathLike, vocab_size: int | None = None) -> None:
+    """Raise CheckpointError with `vocab_problem`'s line, if any. Call it wherever a script pairs a
+    model directory's tokenizer with its model."""
+    problem = vocab_problem(model_dir, vocab_size)
+    if problem:
+        raise CheckpointError(problem)
 
 
 def is_hf_checkpoint(model_dir: str | os.PathLike) -> bool:
@@ -148,7 +231,7 @@ def load_pretrained(cls, model_dir: str | os.PathLike, config=None, ignore_misma
     """Build `cls` from a Paddle model directory. Config fields can be overridden (num_labels=2,
     hidden_dropout_prob=0.0, ...). A head missing from the file is newly initialised and a head in
     the file that `cls` lacks is ignored; both are logged. Anything else missing is an error."""
-    model_dir = require_model_dir(model_dir)
+    model_dir = require_model_dir(model_dir, check_vocab=False)   # a library user may bring their own tokenizer
     if config is None:
         config = SqueezeBertConfig.from_json_file(model_dir / CONFIG_FILE)
     if config_overrides:
@@ -165,7 +248,8 @@ def set_checked_state(model, state: dict[str, np.ndarray], path: Path, prefix: s
     encoder's keys under `prefix` in a head model). A head missing from the file is newly initialised,
     weights the model does not use are ignored (both logged); a missing encoder weight or a shape
     mismatch is a CheckpointError naming the file."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    params = model.state_dict()
+    expected = {k: tuple(v.shape) for k, v in params.items()}
     state, missing, unused = adapt_state_dict(state, expected, prefix)
     is_head = any(k.startswith(prefix) for k in expected)
     encoder_missing = [k for k in missing if not is_head or k.startswith(prefix)]
@@ -178,6 +262,10 @@ def set_checked_state(model, state: dict[str, np.ndarray], path: Path, prefix: s
     if mismatched and not ignore_mismatched_sizes:
         raise CheckpointError(f"{path}: shape mismatch for {'; '.join(mismatched[:5])} "
                               f"(pass ignore_mismatched_sizes=True to re-initialise a head of a different size)")
+    floating = {k: v for k, v in state.items() if params[k].is_floating_point()}
+    problem = weights_problem(floating)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}; convert or download the checkpoint again")
     where = path.parent
     if mismatched:
         state = {k: v for k, v in state.items() if tuple(v.shape) == expected[k]}
@@ -189,7 +277,6 @@ def set_checked_state(model, state: dict[str, np.ndarray], path: Path, prefix: s
         logger.warning("%s: ignored checkpoint weights that %s does not use: %s",
                        where, type(model).__name__, ", ".join(unused))
     import paddle
-    params = model.state_dict()
     for key, value in state.items():
         params[key].set_value(paddle.to_tensor(value).astype(params[key].dtype))
     model.eval()
@@ -204,20 +291,7 @@ PDPARAMS_INDEX = "model_state.pdparams.index.json"
 
 def read_json_object(path: str | os.PathLike) -> dict:
     """A JSON object from `path` (UTF-8), or a CheckpointError naming the file and what is wrong."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: not found") from None
-    except UnicodeDecodeError as err:
-        raise CheckpointError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); "
-                              f"restore the file from the checkpoint's source") from None
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); restore the file "
-                              f"from the checkpoint's source") from None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, found {type(value).__name__}")
-    return value
+    return _read_json_object(path, CheckpointError)
 
 
 def shard_files(index: Path) -> list[Path]:
@@ -238,6 +312,8 @@ def read_safetensors(paths) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
     state = {}
     for path in paths:
+        if is_present(path):
+            require_regular_file(path, CheckpointError, "download the checkpoint again")
         try:
             state.update(load_file(str(path)))
         except FileNotFoundError:
@@ -310,16 +386,36 @@ def max_positions(model_dir: str | os.PathLike | None, config_names=(CONFIG_FILE
         path = Path(model_dir) / name if model_dir is not None else None
         if path is not None and path.is_file():
             value = read_json_object(path).get("max_position_embeddings", DEFAULT_MAX_POSITIONS)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise CheckpointError(f"{path}: max_position_embeddings must be a positive integer, found {value!r}")
+            problem = size_problem("max_position_embeddings", value)
+            if problem:
+                raise CheckpointError(f"{path}: {problem}")
             return value
     return DEFAULT_MAX_POSITIONS
+
+
+def unsafe_pickle_refusal(err: BaseException) -> str | None:
+    """One line when `err` (from transformers' `from_pretrained`) comes from torch's weights_only loader
+    refusing a pickled .bin (objects other than tensors: loading them could run code), else None.
+    transformers re-raises that as "Unable to load weights ... from_tf=True", naming the file in quotes."""
+    causes, cause = [], err
+    while cause is not None and len(causes) < 8:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if not any(isinstance(c, pickle.UnpicklingError) for c in causes):
+        return None
+    quoted = str(err).split("'")
+    name = quoted[1] if len(quoted) > 2 else "the PyTorch weights file"
+    return (f"{name}: refused as unsafe: torch's weights_only loader found objects other than tensors in "
+            f"this pickle (loading them could run code); do not use it, get the weights from a trusted source")
 
 
 def hf_load_error_line(err: Exception) -> str | None:
     """One line for what transformers' `from_pretrained` raised on a damaged or mismatched model
     directory, or None when it is not that (a bug keeps its traceback)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    refused = unsafe_pickle_refusal(err)
+    if refused:
+        return refused
     if isinstance(err, (OSError, ValueError)):                 # missing files, unreadable config.json
         return lines[0]
     if type(err).__name__ == "SafetensorError":

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ExpectedError
+from .input_files import is_present, read_json_object
 
 # Activations `transformers` accepts for SqueezeBERT that carry no learnable parameters.
 # ("prelu" and "xielu" do; a checkpoint using them would need extra weights we do not map.)
@@ -33,6 +35,58 @@ ARCHITECTURES = ("SqueezeBertModel", "SqueezeBertForSequenceClassification",
 
 class ConfigError(ExpectedError, ValueError):
     """A configuration that cannot describe a working SqueezeBERT."""
+
+
+# The integer sizes of a model. Each must fit Paddle's int32 shape attributes (a larger value ends in
+# "Integer value ... exceeds int32 range" deep in Paddle); together, validate() also requires the
+# float32 parameters to fit this machine's memory, so a damaged size fails here, not in an allocation.
+SIZE_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+               "max_position_embeddings", "type_vocab_size", "num_labels", *GROUP_FIELDS)
+MAX_SIZE = 2**31 - 1
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def size_problem(name: str, value) -> str | None:
+    """Why `value` cannot be the size field `name`, or None."""
+    if not _is_int(value) or value < 1:
+        return f"{name} must be a positive integer, got {value!r}"
+    if value > MAX_SIZE:
+        return f"{name} {value} is too large: at most {MAX_SIZE} (Paddle's int32 sizes)"
+    return None
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM on this machine, or None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def file_fields_problem(values: dict) -> str | None:
+    """Why the fields a config file holds besides the model's sizes (architectures, label maps) are
+    unusable, or None: a file's `architectures` picks the model class the scripts build."""
+    architectures = values.get("architectures")
+    if architectures is not None:
+        if not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures):
+            return f"architectures must be a list of model class names, got {architectures!r}"
+        unknown = [a for a in architectures if a not in ARCHITECTURES]
+        if unknown:
+            return f"architectures {unknown} are not SqueezeBERT model classes ({', '.join(ARCHITECTURES)})"
+    for name in ("id2label", "label2id", "extra"):
+        if values.get(name) is not None and not isinstance(values[name], dict):
+            return f"{name} must be a JSON object, got {values[name]!r}"[:200]
+    bad_ids = [k for k in values.get("id2label") or {} if not str(k).lstrip("-").isdecimal()]
+    if bad_ids:
+        return f"id2label keys must be class ids (integers), got {bad_ids[:3]}"
+    return None
 
 
 CONFIG_FILE = "model_config.json"     # a Paddle model directory's config (PaddleNLP's legacy name)
@@ -160,12 +214,17 @@ class SqueezeBertConfig:
 
     def validate(self) -> "SqueezeBertConfig":
         """Raise ConfigError unless a SqueezeBERT model can be built from these values; returns self."""
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size",
-                     "num_labels", *GROUP_FIELDS):
+        for name in SIZE_FIELDS:
+            problem = size_problem(name, getattr(self, name))
+            if problem:
+                raise ConfigError(f"config: {problem}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "layer_norm_eps",
+                     "initializer_range"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"config: {name} must be a positive integer, got {value!r}")
+            if not _is_number(value) or not math.isfinite(value):
+                raise ConfigError(f"config: {name} must be a finite number, got {value!r}")
+        if not isinstance(self.hidden_act, str):
+            raise ConfigError(f"config: hidden_act must be a string naming an activation, got {self.hidden_act!r}")
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(f"config: hidden_size {self.hidden_size} is not divisible by "
                               f"num_attention_heads {self.num_attention_heads}")
@@ -185,10 +244,26 @@ class SqueezeBertConfig:
         if not 0 < self.layer_norm_eps <= 1e-3:
             raise ConfigError(f"config: layer_norm_eps {self.layer_norm_eps} must be in (0, 1e-3] "
                               f"(Paddle's layer_norm rejects larger values)")
-        if not 0 <= self.pad_token_id < self.vocab_size:
-            raise ConfigError(f"config: pad_token_id {self.pad_token_id} is outside the vocabulary "
-                              f"(vocab_size {self.vocab_size})")
+        if self.initializer_range < 0:
+            raise ConfigError(f"config: initializer_range {self.initializer_range} must be >= 0 (a standard deviation)")
+        if not _is_int(self.pad_token_id) or not 0 <= self.pad_token_id < self.vocab_size:
+            raise ConfigError(f"config: pad_token_id {self.pad_token_id!r} must be an integer id inside the "
+                              f"vocabulary, in [0, vocab_size {self.vocab_size})")
+        memory = physical_memory()
+        if memory and 4 * self.parameter_count() > memory:
+            raise ConfigError(f"config: these sizes make {self.parameter_count():.3g} parameters, "
+                              f"{4 * self.parameter_count() / 2**30:.1f} GiB in float32, more than this machine's "
+                              f"{memory / 2**30:.1f} GiB of memory; check vocab_size, hidden_size, "
+                              f"max_position_embeddings and num_labels")
         return self
+
+    def parameter_count(self) -> int:
+        """Parameters of the largest model this config builds (the encoder, pooler and biggest head)."""
+        h, e = self.hidden_size, self.embedding_size
+        embeddings = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * e + 2 * e
+        layer = sum(cout * (cin // groups) + cout for cin, cout, groups in self.conv_shapes().values()) + 4 * h
+        heads = max(h * self.num_labels + self.num_labels, h * h + 3 * h + self.vocab_size)
+        return embeddings + self.num_hidden_layers * layer + h * h + h + heads
 
     def conv_shapes(self) -> dict[str, tuple[int, int, int]]:
         """(in channels, out channels, groups) of each encoder layer's six grouped 1x1 convolutions,
@@ -206,23 +281,17 @@ class SqueezeBertConfig:
     def from_dict(cls, values: dict[str, Any]) -> "SqueezeBertConfig":
         """A checked config from a mapping (a parsed config file: ours, HF's or PaddleNLP's)."""
         values = dict(values)
+        problem = file_fields_problem(values)
+        if problem:
+            raise ConfigError(f"config: {problem}")
         if isinstance(values.get("id2label"), dict):       # JSON object keys are strings; HF's are ints
             values["id2label"] = {int(k): v for k, v in values["id2label"].items()}
         return cls(**values).validate()
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "SqueezeBertConfig":
-        try:
-            with open(path, encoding="utf-8") as f:
-                values = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); "
-                              f"restore the file from the checkpoint's source") from None
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
-                              f"{err.start}); restore the file from the checkpoint's source") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a JSON object of config fields")
+        """A checked config from a JSON file; every problem is a ConfigError naming the file and key."""
+        values = read_json_object(path, ConfigError)
         try:
             return cls.from_dict(values)
         except ConfigError as err:
@@ -237,7 +306,7 @@ class SqueezeBertConfig:
         anyway): the error says how to get a converted directory."""
         model_dir = Path(model_dir)
         for name in (CONFIG_FILE, HF_CONFIG_FILE):
-            if (model_dir / name).is_file():
+            if is_present(model_dir / name):          # a FIFO or link loop is refused, not skipped
                 config = cls.from_json_file(model_dir / name)
                 return config.replace(**overrides).validate() if overrides else config
         if not model_dir.is_dir():           # a hub id lands here too: nothing is downloaded

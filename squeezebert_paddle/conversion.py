@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_pdparams, read_safetensors, shard_files,
-                         write_pdparams)
+                         weights_problem, write_pdparams)
 from .errors import ExpectedError
 from .fileio import atomic_files, atomic_write_bytes, atomic_write_text, clean_interrupted_writes
 from .configuration import ARCHITECTURES, HF_CONFIG_FILE, ConfigError, SqueezeBertConfig
 from .demo import MARKER_FILE
+from .input_files import is_present, require_regular_file
 
 HF_SAFETENSORS_FILE = "model.safetensors"
 HF_SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -201,28 +202,26 @@ def paddle_to_hf(state: dict[str, np.ndarray], config: SqueezeBertConfig,
 
 def read_config(path: Path, hint: str) -> SqueezeBertConfig:
     """An HF config.json or our model_config.json; unknown fields (architectures, ...) land in extra."""
-    if not path.is_file():
+    if not is_present(path):
         raise ConversionError(f"{path} not found; {hint}")
     try:
         return SqueezeBertConfig.from_json_file(path)
     except ConfigError as err:
         raise ConversionError(str(err)) from None
-    except UnicodeDecodeError as err:
-        raise ConversionError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
-                              f"{err.start}); restore the file from the checkpoint's source") from None
 
 
 def read_hf_weights(model_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
     """Load safetensors (preferred; single or sharded) or pytorch_model.bin (weights_only)."""
     single, index, binary = (model_dir / n for n in (HF_SAFETENSORS_FILE, HF_SAFETENSORS_INDEX, HF_BIN_FILE))
     try:
-        if single.is_file():
+        if is_present(single):
             return read_safetensors([single]), single
-        if index.is_file():
+        if is_present(index):
             return read_safetensors(shard_files(index)), index
     except CheckpointError as err:
         raise ConversionError(str(err)) from None
-    if binary.is_file():
+    if is_present(binary):
+        require_regular_file(binary, ConversionError, "download the checkpoint again")
         return _read_torch_bin(binary), binary
     raise ConversionError(f"{model_dir}: no weights file ({HF_SAFETENSORS_FILE} or {HF_BIN_FILE}); "
                           f"download the checkpoint again")
@@ -242,6 +241,10 @@ def _read_torch_bin(path: Path) -> dict[str, np.ndarray]:
     if bad:
         raise ConversionError(f"{path}: entries {bad[:5]} are not tensors; expected a plain state dict, "
                               f"download the checkpoint again")
+    sparse = [k for k, v in state.items() if v.layout != torch.strided]
+    if sparse:
+        raise ConversionError(f"{path}: tensors {sparse[:5]} are sparse; a checkpoint stores dense weights, "
+                              f"save it with the tensors made dense (`.to_dense()`)")
     out = {}
     for key, tensor in state.items():
         if tensor.dtype == torch.bfloat16:
@@ -265,12 +268,14 @@ def convert_hf_dir(hf_dir, out_dir=None, progress=None) -> ConversionReport:
         raise ConversionError(f"{hf_dir}: no such directory")
     config = read_config(hf_dir / HF_CONFIG_FILE, "a Hugging Face checkpoint directory needs config.json")
     vocab = hf_dir / VOCAB_FILE
-    if not vocab.is_file():
+    if not is_present(vocab):
         raise ConversionError(f"{vocab} not found; the checkpoint's vocab.txt is needed by the tokenizer")
-    hf_state, _ = read_hf_weights(hf_dir)
+    require_regular_file(vocab, ConversionError, "the checkpoint's vocab.txt is needed by the tokenizer")
+    hf_state, weights_file = read_hf_weights(hf_dir)
     architecture = detect_architecture(hf_state.keys() | {_strip(k, HF_PREFIX) for k in hf_state},
                                        config.extra.get("architectures") or ())
     state, report = hf_to_paddle(hf_state, config, architecture, progress)
+    _check_weights(state, weights_file)
     paddle_config = config.replace(extra={**config.extra, "architectures": [architecture]})
 
     def fill(tmp: Path) -> None:
@@ -292,6 +297,7 @@ def convert_paddle_dir(paddle_dir, out_dir) -> str:
         state = read_pdparams(paddle_dir / WEIGHTS_FILE)
     except CheckpointError as err:
         raise ConversionError(str(err)) from None
+    _check_weights(state, paddle_dir / WEIGHTS_FILE)
     declared = config.extra.get("architectures") or ()
     keys = {_strip(k, PADDLE_PREFIX) for k in state}
     architecture = detect_architecture(keys, declared)
@@ -311,6 +317,13 @@ def convert_paddle_dir(paddle_dir, out_dir) -> str:
 
     _write_outputs(out_dir, fill, HF_SAFETENSORS_FILE)
     return architecture
+
+
+def _check_weights(state: dict[str, np.ndarray], path: Path) -> None:
+    """Refuse weights that are not finite floats (checkpoint.weights_problem), naming the file."""
+    problem = weights_problem(state)
+    if problem:
+        raise ConversionError(f"{path}: {problem}; download the checkpoint again")
 
 
 def _write_outputs(out_dir: Path, fill, last: str) -> None:

@@ -19,7 +19,8 @@ from paddlenlp.transformers.tokenizer_utils_base import AddedToken
 from .configuration import HOW_TO_GET_RELEASED, HUB_IDS
 from .checkpoint import CheckpointError
 from .tokenizer import SqueezeBertTokenizer as FrameworkFreeTokenizer
-from .tokenizer import VOCAB_FILE, wordpiece_pipeline
+from .input_files import file_problem, is_present
+from .tokenizer import TOKENIZER_CONFIG_FILE, VOCAB_FILE, TokenizerFileError, read_tokenizer_options, wordpiece_pipeline
 
 
 class SqueezeBertTokenizer(BertTokenizer):
@@ -44,9 +45,11 @@ class SqueezeBertTokenizer(BertTokenizer):
         # tracked by PaddleNLP's metaclass) overwrite the init_kwargs that save_pretrained writes.
         try:
             self.vocab = self.load_vocabulary(vocab_file, unk_token=unk_token)
-        except (OSError, TypeError) as err:
-            raise ValueError(f"{vocab_file}: cannot read the WordPiece vocabulary ({err}); pass a "
-                             f"vocab.txt path or use SqueezeBertTokenizer.from_pretrained(model_dir)") from err
+        except (OSError, TypeError, UnicodeDecodeError) as err:
+            reason = file_problem(vocab_file) if isinstance(vocab_file, (str, os.PathLike)) else None
+            raise TokenizerFileError(f"{vocab_file}: cannot read the WordPiece vocabulary "
+                                     f"({reason or ' '.join(str(err).split())[:120]}); pass a vocab.txt path or "
+                                     f"use SqueezeBertTokenizer.from_pretrained(model_dir)") from None
         self.do_lower_case = do_lower_case
         self.do_basic_tokenize = do_basic_tokenize
         self.never_split = set(never_split or ())
@@ -71,9 +74,17 @@ class SqueezeBertTokenizer(BertTokenizer):
                                       f"and no directory of that name; {HOW_TO_GET_RELEASED}")
             # With a trailing separator the base class takes it for the directory it is, not a name.
             pretrained_model_name_or_path = os.path.join(name, "")
-        if os.path.isdir(name) and not os.path.isfile(os.path.join(name, VOCAB_FILE)):
-            raise CheckpointError(f"{os.path.join(name, VOCAB_FILE)} not found: a tokenizer directory holds "
-                                  f"the uncased WordPiece {VOCAB_FILE} (every SqueezeBERT checkpoint ships it)")
+        if os.path.isdir(name):
+            vocab = os.path.join(name, VOCAB_FILE)
+            if not is_present(vocab):
+                raise CheckpointError(f"{vocab} not found: a tokenizer directory holds the uncased WordPiece "
+                                      f"{VOCAB_FILE} (every SqueezeBERT checkpoint ships it)")
+            if file_problem(vocab):
+                raise TokenizerFileError(f"{vocab}: {file_problem(vocab)}; a tokenizer directory holds the "
+                                         f"uncased WordPiece {VOCAB_FILE} file")
+            config = os.path.join(name, TOKENIZER_CONFIG_FILE)
+            if is_present(config):
+                read_tokenizer_options(config)     # one line for a broken file, before PaddleNLP reads it
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def _words(self, text: str) -> list[tuple[int, str]]:

@@ -16,11 +16,62 @@ import numpy as np
 from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 
 from .configuration import HUB_IDS
+from .errors import ExpectedError
+from .input_files import file_problem, is_present, read_json_object, utf8_problem
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS = dict(unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
                       mask_token="[MASK]")
+# tokenizer_config.json keys we read, and the types they must have.
+TOKENIZER_OPTIONS = {"do_lower_case": (bool, "true or false"), "model_max_length": (int, "an integer")}
+
+
+class TokenizerFileError(ExpectedError, ValueError):
+    """A vocab.txt or tokenizer_config.json that cannot make a tokenizer; the message names the file."""
+
+
+class VocabNotFoundError(ExpectedError, FileNotFoundError):
+    """No vocab.txt where one is needed; the message says where to get it."""
+
+
+def read_vocab(vocab_file: Path) -> dict[str, int]:
+    """token -> id (its first line number) from a UTF-8 vocab.txt holding BERT's special tokens."""
+    problem = file_problem(vocab_file)
+    if problem == "not found":
+        raise VocabNotFoundError(f"{vocab_file}: vocabulary file not found; a SqueezeBERT model "
+                                 f"directory needs the uncased WordPiece vocab.txt")
+    if problem:
+        raise TokenizerFileError(f"{vocab_file}: {problem}; a model directory needs the uncased WordPiece "
+                                 f"vocab.txt file")
+    vocab = {}
+    try:
+        with open(vocab_file, encoding="utf-8") as f:
+            for index, line in enumerate(f):
+                vocab.setdefault(line.rstrip("\n"), index)
+    except UnicodeDecodeError as err:
+        raise TokenizerFileError(utf8_problem(vocab_file, err)) from None
+    missing = [t for t in SPECIAL_TOKENS.values() if t not in vocab]
+    if missing:
+        raise TokenizerFileError(f"{vocab_file}: special tokens {missing} are not in the vocabulary"
+                                 f"{' (the file is empty)' if not vocab else ''}; use the uncased WordPiece "
+                                 f"vocab.txt the checkpoint ships with")
+    return vocab
+
+
+def read_tokenizer_options(config_file: Path) -> dict:
+    """The options we use from a tokenizer_config.json (do_lower_case, model_max_length), type-checked."""
+    saved = read_json_object(config_file, TokenizerFileError)
+    options = {k: saved[k] for k in TOKENIZER_OPTIONS if k in saved}
+    for key, (kind, what) in TOKENIZER_OPTIONS.items():
+        value = options.get(key)
+        if key in options and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            raise TokenizerFileError(f"{config_file}: {key} must be {what}, got {value!r}")
+    if options.get("model_max_length", 1) < 1:
+        raise TokenizerFileError(f"{config_file}: model_max_length must be positive, got {options['model_max_length']}")
+    if options.get("model_max_length", 0) > 10**6:   # HF writes a huge sentinel for "none"
+        options.pop("model_max_length")
+    return options
 
 
 class SqueezeBertTokenizer:
@@ -41,19 +92,10 @@ class SqueezeBertTokenizer:
     def __init__(self, vocab_file: str | os.PathLike, do_lower_case: bool = True,
                  model_max_length: int = 512):
         vocab_file = Path(vocab_file)
-        if not vocab_file.is_file():
-            raise FileNotFoundError(f"{vocab_file}: vocabulary file not found; a SqueezeBERT model "
-                                    f"directory needs the uncased WordPiece vocab.txt")
+        vocab = read_vocab(vocab_file)
         self.vocab_file = vocab_file
         self.do_lower_case = do_lower_case
         self.model_max_length = model_max_length
-        vocab = {}
-        with open(vocab_file, encoding="utf-8") as f:
-            for index, line in enumerate(f):
-                vocab.setdefault(line.rstrip("\n"), index)
-        missing = [t for t in SPECIAL_TOKENS.values() if t not in vocab]
-        if missing:
-            raise ValueError(f"{vocab_file}: special tokens {missing} are not in the vocabulary")
         self.vocab = vocab
         self._ids_to_tokens = {i: t for t, i in vocab.items()}
         self._tokenizer = self._build(vocab, do_lower_case)
@@ -74,19 +116,13 @@ class SqueezeBertTokenizer:
     def from_pretrained(cls, model_dir: str | os.PathLike) -> "SqueezeBertTokenizer":
         model_dir = Path(model_dir)
         vocab_file = model_dir / VOCAB_FILE
-        if not vocab_file.is_file():
-            raise FileNotFoundError(
+        if not is_present(vocab_file):        # a directory or link loop there is refused by read_vocab
+            raise VocabNotFoundError(
                 f"{vocab_file} not found: the model directory needs the uncased WordPiece vocab "
                 f"(it ships with every SqueezeBERT checkpoint, e.g. `huggingface-cli download "
                 f"squeezebert/squeezebert-uncased vocab.txt --local-dir {model_dir}`)")
-        options = {}
         config_file = model_dir / TOKENIZER_CONFIG_FILE
-        if config_file.is_file():
-            with open(config_file, encoding="utf-8") as f:
-                saved = json.load(f)
-            options = {k: saved[k] for k in ("do_lower_case", "model_max_length") if k in saved}
-            if options.get("model_max_length", 0) > 10**6:   # HF writes a huge sentinel for "none"
-                options.pop("model_max_length")
+        options = read_tokenizer_options(config_file) if is_present(config_file) else {}
         return cls(vocab_file, **options)
 
     def save_pretrained(self, model_dir: str | os.PathLike) -> None:
