@@ -76,8 +76,11 @@ def download(root: Path) -> None:
 def write_demo(root: Path, vocab: Path) -> None:
     from squeezebert_paddle.demo import write_demo_checkpoint
     from squeezebert_paddle.fileio import clean_interrupted_writes
-    if not vocab.is_file():
-        raise ConversionError(f"vocab file {vocab} not found; pass --vocab PATH to the uncased WordPiece vocab.txt")
+    from squeezebert_paddle.input_files import file_problem
+    problem = file_problem(vocab)
+    if problem:
+        raise ConversionError(f"vocab file {vocab} {'not found' if problem == 'not found' else 'is ' + problem}; "
+                              f"pass --vocab PATH to the uncased WordPiece vocab.txt")
     root.mkdir(parents=True, exist_ok=True)
     clean_interrupted_writes(root)           # what a killed --demo left (.tmp-<name>-*)
     for seed, name in enumerate(RELEASED):

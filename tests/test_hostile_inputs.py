@@ -284,3 +284,21 @@ def test_converter_refuses_fifos_without_blocking(tmp_path, tiny_hf_state, name)
     with deadline(), pytest.raises(ConversionError, match=rf"^{src / name}: a FIFO \(named pipe\), not a regular file"):
         convert_hf_dir(src, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_converter_cli_says_what_a_non_file_is_in_one_line(tmp_path, tiny_hf_state, capsys):
+    import convert_torch_to_paddle
+    from squeezebert_paddle.errors import run_main
+    os.mkfifo(tmp_path / "vocab.fifo")
+    with deadline():
+        code = run_main(lambda: convert_torch_to_paddle.main(
+            ["--demo", "--models_root", str(tmp_path / "models"), "--vocab", str(tmp_path / "vocab.fifo")]), "convert")
+    assert code == 1 and capsys.readouterr().err == (
+        f"convert: error: vocab file {tmp_path / 'vocab.fifo'} is a FIFO (named pipe), not a regular file; pass "
+        f"--vocab PATH to the uncased WordPiece vocab.txt\n")
+    src = hf_dir(tmp_path, tiny_hf_state)
+    (src / "config.json").write_text('{"architectures": "SqueezeBertModel"}')
+    code = run_main(lambda: convert_torch_to_paddle.main(["--model_dir", str(src), "--no_progress"]), "convert")
+    assert code == 1 and capsys.readouterr().err == (
+        f"convert: error: {src / 'config.json'}: config: architectures must be a list of model class names, got "
+        f"'SqueezeBertModel'\n")
