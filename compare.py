@@ -8,22 +8,31 @@ Exit code 0 only when every max |difference| is within --tolerance and both toke
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
+from squeezebert_paddle.fileio import path_flag
+
 ROOT = Path(__file__).resolve().parent
+PROG = "compare.py"
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model_dir", type=Path, action="append",
+    p.add_argument("--model_dir", type=path_flag, action="append",
                    help="directory holding config.json + HF weights and the converted Paddle files "
                         "(repeatable); default: every converted directory under --models_root")
-    p.add_argument("--models_root", type=Path, default=ROOT / "models")
+    p.add_argument("--models_root", type=path_flag, default=ROOT / "models")
     p.add_argument("--tolerance", type=float, default=1e-5, help="largest allowed max |difference|")
     p.add_argument("--repeats", type=int, default=5, help="timed forward passes per framework")
-    p.add_argument("--output_json", type=Path, help="also write every model's differences here")
-    return p.parse_args(argv)
+    p.add_argument("--output_json", type=path_flag, help="also write every model's differences here")
+    args = p.parse_args(argv)
+    if not math.isfinite(args.tolerance) or args.tolerance < 0:
+        p.error(f"--tolerance {args.tolerance:g} is out of range: it must be a finite number, 0 or more")
+    if args.repeats < 1:
+        p.error(f"--repeats {args.repeats} is out of range: it must be at least 1")
+    return args
 
 
 def find_converted(root: Path) -> list[Path]:
@@ -78,7 +87,8 @@ def main(argv=None) -> int:
             line = str(err) if isinstance(err, ExpectedError) else hf_load_error_line(err)
             if line is None:
                 raise
-            print(f"error: {model_dir}: {line}" if str(model_dir) not in line else f"error: {line}", file=sys.stderr)
+            where = "" if str(model_dir) in line else f"{model_dir}: "
+            print(f"{PROG}: error: {where}{line}", file=sys.stderr)   # run_main's form; the other models still run
             failures += 1
             continue
         print(report(result, args.tolerance), flush=True)
@@ -94,4 +104,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     from squeezebert_paddle.errors import run_main
-    sys.exit(run_main(main))
+    sys.exit(run_main(main, prog=PROG))

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import fcntl
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -32,8 +30,8 @@ from pathlib import Path
 from squeezebert_paddle.checkpoint import is_hf_checkpoint
 from squeezebert_paddle.configuration import RELEASED_CONFIGS
 from squeezebert_paddle.demo import is_demo
-from squeezebert_paddle.errors import ExpectedError, run_main
-from squeezebert_paddle.fileio import atomic_write_json, atomic_write_text
+from squeezebert_paddle.errors import ExpectedError, run_main, threads_problem
+from squeezebert_paddle.fileio import atomic_write_json, atomic_write_text, hold_lock, path_flag
 from squeezebert_paddle.qqp_benchmark import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parent
@@ -46,9 +44,9 @@ class StepFailed(ExpectedError):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output_dir", type=Path, default=ROOT / "output" / "quickstart",
+    p.add_argument("--output_dir", type=path_flag, default=ROOT / "output" / "quickstart",
                    help="where logs, reports, demo weights and the fine-tuned model go")
-    p.add_argument("--models_root", type=Path, default=ROOT / "models",
+    p.add_argument("--models_root", type=path_flag, default=ROOT / "models",
                    help="where the Hugging Face checkpoints are (or are downloaded to)")
     p.add_argument("--demo", action="store_true", help="use RANDOM demo weights even if real ones are there")
     p.add_argument("--pairs", type=int, default=300, help="QQP pairs to time in each runtime")
@@ -58,8 +56,9 @@ def parse_args(argv=None):
     for name in ("pairs", "train_steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be at least 1")
-    if args.threads is not None and args.threads < 1:
-        p.error("--threads must be at least 1")
+    problem = threads_problem("--threads", args.threads) if args.threads is not None else None
+    if problem:
+        p.error(problem)
     return args
 
 
@@ -92,16 +91,13 @@ def claim_output_dir(out: Path):
     written or another quickstart is using it (two runs would mix their reports)."""
     try:
         (out / "logs").mkdir(parents=True, exist_ok=True)
-        # O_NOFOLLOW, no truncation: a link planted at the lock's name is refused, its target untouched.
-        lock = os.fdopen(os.open(out / ".quickstart.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666), "r+")
+        lock = hold_lock(out / ".quickstart.lock")      # a planted link is refused, its target untouched
     except OSError as err:
         raise SystemExit(f"quickstart.py: error: --output_dir {out} cannot be written ({err.strerror}); "
                          f"choose another --output_dir")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    if lock is None:
         raise SystemExit(f"quickstart.py: error: another quickstart.py is writing to {out}; wait for it "
-                         f"or choose another --output_dir") from None
+                         f"or choose another --output_dir")
     return lock
 
 

@@ -73,11 +73,14 @@ def predictor_for(args, model):
 
 def check_export_location(args) -> None:
     """Before any work: the export cache must be readable as it is, or writable somewhere (the model
-    directory, else the user cache directory)."""
+    directory, else the user cache directory), and its place in the model directory free of a file or link."""
     if args.backend != "inference" or args.model_type != "squeezebert" or args.random_init:
         return
     from squeezebert_paddle.fileio import unwritable_reason
-    from squeezebert_paddle.inference import CACHE_DIR, META_FILE, export_cache_root
+    from squeezebert_paddle.inference import CACHE_DIR, META_FILE, cache_location_problem, export_cache_root
+    odd = cache_location_problem(args.model_path / CACHE_DIR)
+    if odd:
+        raise qb.UsageError(f"--model_path: {odd}")
     in_model_dir, in_user_cache = unwritable_reason(args.model_path), unwritable_reason(export_cache_root())
     if in_model_dir and in_user_cache and not (args.model_path / CACHE_DIR / META_FILE).is_file():
         raise qb.UsageError(f"--model_path {args.model_path}: no export cache and nowhere to write one "

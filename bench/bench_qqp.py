@@ -34,6 +34,8 @@ from squeezebert_paddle import qqp_benchmark  # noqa: E402
 from squeezebert_paddle.assets import SAMPLE_QQP_DEV as SAMPLE  # noqa: E402
 from squeezebert_paddle.checkpoint import (GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES,  # noqa: E402
                                            CheckpointError, is_hf_checkpoint, require_model_dir)
+from squeezebert_paddle.errors import threads_problem  # noqa: E402
+from squeezebert_paddle.input_files import file_problem  # noqa: E402
 from run_qqp_onnx import missing_runtime  # noqa: E402  (bench/ is this script's directory)
 
 DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs.jsonl"     # on the developers' machines only
@@ -152,12 +154,12 @@ def ratio_lines(results: dict) -> list[str]:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model_dir", type=Path, default=ROOT / "models" / "squeezebert-mnli")
-    p.add_argument("--data_path", type=Path,
+    p.add_argument("--model_dir", type=qqp_benchmark.path_flag, default=ROOT / "models" / "squeezebert-mnli")
+    p.add_argument("--data_path", type=qqp_benchmark.path_flag,
                    help=f"QQP pairs, GLUE TSV or JSON lines (default: {DATA} when it exists, else "
                         f"{qqp_benchmark.DEFAULT_DATA} or {qqp_benchmark.DOWNLOADED_DATA}, else the shipped "
                         f"sample)")
-    p.add_argument("--vocab", type=Path, default=qqp_benchmark.build_parser("").get_default("vocab"),
+    p.add_argument("--vocab", type=qqp_benchmark.path_flag, default=qqp_benchmark.build_parser("").get_default("vocab"),
                    help="vocab.txt for rows whose model directory has none (the BERT rows)")
     p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated, from {', '.join(ROWS)}")
     p.add_argument("--limit", type=int, default=1000)
@@ -171,13 +173,13 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=3, help="runs per row, round-robin; the median is reported")
     p.add_argument("--full", action="store_true",
                    help="also time whole-file passes (all pairs, --sort_by_length) for the Paddle rows")
-    p.add_argument("--output_json", type=Path)
+    p.add_argument("--output_json", type=qqp_benchmark.path_flag)
     return p.parse_args(argv)
 
 
-def input_problem(args, rows: list[str]) -> str | None:
-    """What stops the rows from running (checked before any row starts), as one line, or None."""
-    for name in ("repeats", "batch_size", "max_seq_len", "threads"):
+def flag_problem(args, rows: list[str]) -> str | None:
+    """What is wrong with the numbers and row names given (checked before anything is read), or None."""
+    for name in ("repeats", "batch_size", "max_seq_len"):
         if getattr(args, name) < 1:
             return f"--{name} must be at least 1, got {getattr(args, name)}"
     if args.limit < 0:
@@ -187,8 +189,17 @@ def input_problem(args, rows: list[str]) -> str | None:
     unknown = [r for r in rows if r not in ROWS]
     if unknown or not rows:
         return f"unknown --rows {unknown or args.rows!r}; choose from {', '.join(ROWS)}"
-    if not args.data_path.is_file():
-        return (f"--data_path {args.data_path}: file not found; pass a GLUE QQP dev.tsv or JSON lines with "
+    return threads_problem("--threads", args.threads)
+
+
+def input_problem(args, rows: list[str]) -> str | None:
+    """What stops the rows from running (checked before any row starts), as one line, or None."""
+    problem = flag_problem(args, rows)
+    if problem:
+        return problem
+    what = file_problem(args.data_path)
+    if what:
+        return (f"--data_path {args.data_path}: {what}; pass a GLUE QQP dev.tsv or JSON lines with "
                 f"sentence1, sentence2 (the shipped sample: {SAMPLE})")
     frameworks = {ROWS[r][0] for r in rows if ROWS[r][1] == "squeezebert"}
     if "paddle" in frameworks:
@@ -224,11 +235,12 @@ def failed_rows(results: dict, full: dict) -> list[str]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    args.data_path = args.data_path or default_data_path()
-    problem = input_problem(args, rows)
+    problem = flag_problem(args, rows)            # before the default data is looked for and announced
+    if problem is None:
+        args.data_path = args.data_path or default_data_path()
+        problem = input_problem(args, rows)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        raise qqp_benchmark.UsageError(problem)
     # the rows run in ROOT: relative paths given here would point elsewhere there
     args.data_path, args.model_dir, args.vocab = (p.resolve() for p in (args.data_path, args.model_dir,
                                                                         args.vocab))

@@ -6,13 +6,13 @@ OpenVINO, running Hugging Face's own ONNX export (torch.onnx) of the same checkp
 
 Same flags, data, batching and report as run_qqp_torch.py (which loads the checkpoint), so
 bench/bench_qqp.py can put these rows beside ours. The export is cached per checkpoint in
-$XDG_CACHE_HOME/squeezebert_paddle/onnx/ (~/.cache/... by default).
+$XDG_CACHE_HOME/squeezebert_paddle/onnx/ (~/.cache/... by default) and verified on reuse
+(a damaged model.onnx is exported again).
 """
 from __future__ import annotations
 
 import atexit
 import hashlib
-import os
 import shutil
 import sys
 import tempfile
@@ -23,11 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from squeezebert_paddle import qqp_benchmark as qb  # noqa: E402
 from squeezebert_paddle.errors import run_main  # noqa: E402
-from squeezebert_paddle.fileio import atomic_directory  # noqa: E402
+from squeezebert_paddle.fileio import (atomic_directory, foreign_entry, manifest_problem,  # noqa: E402
+                                       read_cache_record, user_cache_dir, write_cache_record)
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 ONNX_FILE = "model.onnx"
+RECORD_FILE = "export.json"          # what was exported: sizes and digests (fileio.write_cache_record)
 
 
 def missing_runtime(runtime: str) -> str | None:
@@ -42,8 +44,7 @@ def missing_runtime(runtime: str) -> str | None:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "squeezebert_paddle" / "onnx"
+    return user_cache_dir() / "onnx"
 
 
 def export_key(args, torch_version: str) -> str:
@@ -57,8 +58,10 @@ def export_key(args, torch_version: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
-def onnx_export(args) -> Path:
-    """Hugging Face's model exported by torch.onnx with dynamic batch and length (cached)."""
+def onnx_export(args, say=print) -> Path:
+    """Hugging Face's model exported by torch.onnx with dynamic batch and length (cached). A cache is
+    reused only when model.onnx still matches the record written with it (`fileio.manifest_problem`);
+    otherwise `say` gets one line why, and it is exported again."""
     import torch
     from run_qqp_torch import load_model
     if args.random_init:      # random weights differ per process: nothing to reuse
@@ -66,8 +69,11 @@ def onnx_export(args) -> Path:
         atexit.register(shutil.rmtree, key_dir.parent, True)
     else:
         key_dir = cache_root() / export_key(args, torch.__version__)
-    if (key_dir / ONNX_FILE).is_file():
+    problem = cache_problem(key_dir)
+    if problem is None:
         return key_dir / ONNX_FILE
+    if problem != "none yet":
+        say(f"export: the ONNX cache in {key_dir} is not usable ({problem}); exporting again")
     model = load_model(args).eval()
     example = tuple(torch.ones(2, 8, dtype=torch.int64) for _ in INPUTS)
     axes = {name: {0: "batch", 1: "length"} for name in INPUTS}
@@ -77,9 +83,20 @@ def onnx_export(args) -> Path:
             warnings.simplefilter("ignore")          # the TorchScript exporter's deprecation notice
             torch.onnx.export(model, example, tmp / ONNX_FILE, input_names=list(INPUTS), output_names=["out"],
                               dynamic_axes=axes | {"out": {0: "batch"}}, opset_version=OPSET, dynamo=False)
+        write_cache_record(tmp, RECORD_FILE, opset=OPSET)
 
     atomic_directory(key_dir, fill)
     return key_dir / ONNX_FILE
+
+
+def cache_problem(key_dir: Path) -> str | None:
+    """Why the export in `key_dir` cannot be reused ("none yet" when there is none), or None. Something
+    not ours in its place (a file, a link) is refused: replacing it would lose it."""
+    what = foreign_entry(key_dir)
+    if what:
+        raise qb.UsageError(f"{key_dir} is {what}, not an ONNX export cache; remove it")
+    record, problem = read_cache_record(key_dir, RECORD_FILE)
+    return problem or manifest_problem(key_dir, record.get("files"), required=(ONNX_FILE,))
 
 
 def onnxruntime_session(path: Path, args):

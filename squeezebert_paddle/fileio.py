@@ -13,20 +13,32 @@ Framework-free (standard library and numpy): every writer in the package goes th
 - `unwritable_reason` / `unwritable_file_reason`: why a directory, or a file, could not be created
   or written, checked before any work.
 - `user_cache_dir`: the package's per-user cache directory.
+- `open_regular`: read only regular files, never blocking (a FIFO would block a reader forever).
+- `write_cache_record` / `read_cache_record` / `manifest_problem`: a record of a cache directory's files
+  (size, mtime, head/tail digest) written beside them, and whether they still match it: how a cache
+  verifies what it reuses. `foreign_entry`: something not ours where a cache directory goes.
+- `hold_lock`: an exclusive lock on a lock file, for "one run at a time in this directory".
+- `path_flag`: an argparse `type` for path flags that refuses "" (which would mean the current directory).
 - `json_text`: the one JSON encoding of the package (numpy scalars and arrays, paths).
 """
 from __future__ import annotations
 
+import argparse
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from .input_files import file_problem
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -159,6 +171,20 @@ def _lock(path: Path) -> int:
     return fd
 
 
+def hold_lock(path: str | os.PathLike):
+    """Open the lock file `path` (created if missing, never through a link: O_NOFOLLOW, and never
+    truncated) and take an exclusive flock on it. Returns the open file, which holds the lock until it
+    is closed or the process ends however it ends (a killed holder's lock is free again), or None
+    when another process holds it. An OSError when it cannot be created (a planted link: ELOOP)."""
+    lock = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666), "r+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
 def _writer_alive(path: Path) -> bool:
     """Whether a running writer holds the flock of its temporary `path`."""
     try:
@@ -189,6 +215,14 @@ def remove_atomically(path: str | os.PathLike) -> None:
 def user_cache_dir() -> Path:
     """The package's per-user cache: $XDG_CACHE_HOME/squeezebert_paddle, else ~/.cache/squeezebert_paddle."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "squeezebert_paddle"
+
+
+def path_flag(text: str) -> Path:
+    """argparse `type=` for a path flag: "" is refused at parse time (as a path it is the current
+    directory, where outputs would land unasked)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path: pass a file or directory")
+    return Path(text)
 
 
 def unwritable_reason(directory: str | os.PathLike) -> str | None:
@@ -236,3 +270,101 @@ def clean_interrupted_writes(directory: str | os.PathLike) -> None:
     for path in directory.glob(".*.tmp"):
         if path.is_file() and not path.is_symlink() and not _writer_alive(path):
             path.unlink(missing_ok=True)
+
+
+def open_regular(path: str | os.PathLike, mode: str = "rb", **kwargs):
+    """`open(path, mode)` for reading, refusing anything but a regular file with an OSError that names it
+    (errno EINVAL), without blocking: the file is opened non-blocking and checked with fstat, so a FIFO
+    swapped in after any earlier check cannot hang the reader either."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            what = "is a directory, not a file" if stat.S_ISDIR(kind) else "not a regular file (a FIFO, socket or device)"
+            raise OSError(errno.EINVAL, what, os.fspath(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def file_record(path: str | os.PathLike) -> dict:
+    """What `manifest_problem` checks a file against: size, mtime_ns, and a SHA-256 of its first and last
+    MiB. Hashing a whole full-size export (~200 MB) costs about 0.3 s on every run; this costs milliseconds
+    and still catches truncation, replacement, and an edit that changes the mtime (a same-size overwrite
+    of the middle that keeps the mtime is not caught). Raises OSError for anything but a regular file."""
+    digest = hashlib.sha256()
+    with open_regular(path) as f:
+        info = os.fstat(f.fileno())
+        digest.update(f.read(1 << 20))
+        if info.st_size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+        digest.update(f.read())
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "head_tail_sha256": digest.hexdigest()}
+
+
+def directory_manifest(directory: str | os.PathLike) -> dict[str, dict]:
+    """`file_record` of every regular file directly in `directory`, by name (for `manifest_problem`)."""
+    return {p.name: file_record(p) for p in sorted(Path(directory).iterdir())
+            if p.is_file() and not p.is_symlink()}
+
+
+def manifest_problem(directory: str | os.PathLike, recorded: Any, required: tuple[str, ...] = ()) -> str | None:
+    """Why the files in `directory` no longer match `recorded` (a `directory_manifest`), as a few words,
+    or None when they all do. Every name in `required` (what a reader will load) must be recorded too:
+    a record that lists fewer files cannot vouch for them."""
+    if not isinstance(recorded, dict) or not recorded:
+        return "no files recorded"
+    directory = Path(directory)
+    for name, record in recorded.items():
+        if not isinstance(name, str) or Path(name).name != name:
+            return f"the record names {name!r}, not a file of the directory"
+        problem = file_problem(directory / name)
+        if problem == "not found":
+            return f"{name} is missing"
+        if problem is not None:
+            return f"{name}: {problem}"
+        try:
+            if file_record(directory / name) != record:
+                return f"{name} differs from what was recorded"
+        except OSError as err:
+            return f"{name} unreadable: {err.strerror}"
+    unrecorded = [name for name in required if name not in recorded]
+    return f"{unrecorded[0]} is not in the record" if unrecorded else None
+
+
+def write_cache_record(directory: str | os.PathLike, record_name: str, **fields: Any) -> None:
+    """Write `record_name` in `directory`: `fields` plus "files", the `directory_manifest` of the files
+    already there (call it last, once the cache is complete)."""
+    directory = Path(directory)
+    atomic_write_json(directory / record_name, {**fields, "files": directory_manifest(directory)})
+
+
+def read_cache_record(directory: str | os.PathLike, record_name: str) -> tuple[dict, str | None]:
+    """(the record `write_cache_record` left in `directory`, None), or ({}, why there is none usable:
+    "none yet" when the directory does not exist). A FIFO in its place cannot block (`open_regular`)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return {}, "none yet"
+    try:
+        with open_regular(directory / record_name, "r", encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return {}, f"no {record_name}"
+    except (OSError, ValueError) as err:
+        return {}, f"{record_name} unreadable: {err.strerror if isinstance(err, OSError) else err}"
+    if not isinstance(record, dict):
+        return {}, f"{record_name} records no files"
+    return record, None
+
+
+def foreign_entry(path: str | os.PathLike) -> str | None:
+    """"a symbolic link" or "a file" when that is what sits where a directory of ours should go (replacing
+    it would lose it, or write through the link), None when nothing or a real directory is there."""
+    path = Path(path)
+    if path.is_symlink():
+        return "a symbolic link"
+    if path.exists() and not path.is_dir():
+        return "a file"
+    return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -22,8 +21,9 @@ from paddle.static import InputSpec
 
 from . import activations, modeling, packed_encoder
 from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
-from .fileio import (atomic_directory, atomic_write_json, clean_interrupted_writes, unwritable_reason,
-                     user_cache_dir)
+from .errors import ExpectedError
+from .fileio import (atomic_directory, clean_interrupted_writes, foreign_entry, manifest_problem,
+                     read_cache_record, unwritable_reason, user_cache_dir, write_cache_record)
 from .modeling import SqueezeBertForSequenceClassification
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -101,12 +101,15 @@ def cached_export(model_dir: str | Path, architecture: str | None = None,
 
     The cache is `<model_dir>/inference/`, or for a model directory this process cannot write,
     `export_cache_root()/<fingerprint>`. A cache is reused only when its export.json matches the
-    fingerprint and every exported file still has the size, mtime and head/tail digest recorded at
-    export (see `file_record`); otherwise it is exported again. `say` gets one line for each of these
-    decisions that is not the plain case (another cache location, a cache that does not verify)."""
+    fingerprint and every exported file, the program and parameters the predictor loads included,
+    still has the size, mtime and head/tail digest recorded at export (`fileio.manifest_problem`);
+    otherwise it is exported again. `say` gets one line for each of these decisions that is not the
+    plain case (another cache location, a cache that does not verify). A cache location that is a file
+    or a symbolic link is refused (ExpectedError) before any work."""
     model_dir = Path(model_dir)
     key = fingerprint(model_dir)
     cache = model_dir / CACHE_DIR
+    refuse_odd_location(cache)
     problem = _cache_problem(cache, key)
     if problem is None:
         return cache / PREFIX, True
@@ -114,6 +117,7 @@ def cached_export(model_dir: str | Path, architecture: str | None = None,
     if reason is not None:
         cache = export_cache_root() / key[:32]
         say(f"export: {reason}; the export is cached in {cache} instead")
+        refuse_odd_location(cache)
         problem = _cache_problem(cache, key)
         if problem is None:
             return cache / PREFIX, True
@@ -127,8 +131,7 @@ def cached_export(model_dir: str | Path, architecture: str | None = None,
 
     def fill(tmp: Path) -> None:
         export(model, tmp)
-        files = {p.name: file_record(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        atomic_write_json(tmp / META_FILE, {"fingerprint": key, "architecture": architecture, "files": files})
+        write_cache_record(tmp, META_FILE, fingerprint=key, architecture=architecture)
 
     clean_interrupted_writes(cache.parent)     # what a killed or failed export left
     try:
@@ -144,48 +147,30 @@ def export_cache_root() -> Path:
     return user_cache_dir() / "exports"
 
 
-def file_record(path: Path) -> dict:
-    """What `_cache_problem` checks an exported file against: size, mtime_ns, and a SHA-256 of its first
-    and last MiB. Hashing a whole full-size export (~200 MB of parameters) costs about 0.3 s on every
-    run; this costs milliseconds and still catches truncation, replacement, and an edit that changes
-    the mtime (a same-size overwrite of the middle that keeps the mtime is not caught)."""
-    stat = path.stat()
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        digest.update(f.read(1 << 20))
-        if stat.st_size > 2 << 20:
-            f.seek(-(1 << 20), os.SEEK_END)
-        digest.update(f.read())
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head_tail_sha256": digest.hexdigest()}
+def cache_location_problem(cache: Path) -> str | None:
+    """Why `cache` cannot hold the export cache (something not ours is there), as one line, or None."""
+    what = foreign_entry(cache)
+    if what is None:
+        return None
+    return (f"{cache} is {what}, not the export cache directory; remove or rename it so that the export "
+            f"can be cached there (or use --backend dygraph)")
+
+
+def refuse_odd_location(cache: Path) -> None:
+    problem = cache_location_problem(cache)
+    if problem:
+        raise ExpectedError(problem)
 
 
 def _cache_problem(cache: Path, key: str) -> str | None:
     """Why the export cache in `cache` cannot be reused for fingerprint `key`, or None when it can."""
-    meta_path = cache / META_FILE
-    if not cache.is_dir():
-        return "none yet"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return f"no {META_FILE}"
-    except (OSError, ValueError) as err:
-        return f"{META_FILE} unreadable: {err}"
-    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict) or not meta["files"]:
-        return f"{META_FILE} records no files"
+    meta, problem = read_cache_record(cache, META_FILE)
+    if problem:
+        return problem
     if meta.get("fingerprint") != key:
         return "the weights, config or model code changed"
-    for name, recorded in meta["files"].items():
-        path = cache / name
-        if not path.is_file():
-            return f"{name} is missing"
-        try:
-            if file_record(path) != recorded:
-                return f"{name} differs from what was exported"
-        except OSError as err:
-            return f"{name} unreadable: {err.strerror}"
-    if not Path(program_files(cache / PREFIX)[0]).is_file():
-        return "no program file"
-    return None
+    loaded = tuple(Path(p).name for p in program_files(cache / PREFIX))     # what the predictor reads
+    return manifest_problem(cache, meta.get("files"), required=loaded)
 
 
 def program_files(prefix: Path) -> tuple[str, str]:

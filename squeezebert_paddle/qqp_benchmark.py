@@ -22,10 +22,11 @@ from .data import Batch, encode_examples, make_batches, read_pairs, restore_orde
 from .checkpoint import (CONFIG_FILE, GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES, CheckpointError,
                          is_hf_checkpoint, max_positions, require_model_dir)
 from .demo import MNLI_LABELS, model_line
-from .errors import ExpectedError
-from .fileio import atomic_write_json, unwritable_file_reason
+from .errors import ExpectedError, threads_problem
+from .fileio import atomic_write_json, path_flag, unwritable_file_reason
+from .input_files import file_problem, is_present
 from .timing import classification_report, peak_memory_mb, summarize, time_batches
-from .tokenizer import sequence_length_problem
+from .tokenizer import VOCAB_FILE as VOCAB_NAME, sequence_length_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path("data/QQP/dev.tsv")
@@ -44,19 +45,19 @@ class UsageError(ExpectedError):
 def build_parser(framework: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=f"QQP inference timing in {framework}.")
     p.add_argument("--model_type", choices=("squeezebert", "bert"), default="squeezebert")
-    p.add_argument("--model_path", type=Path,
+    p.add_argument("--model_path", type=path_flag,
                    help="model directory (converted SqueezeBERT for Paddle, HF directory for torch; "
                         "for BERT a local bert-base-uncased directory)")
     p.add_argument("--random_init", action="store_true",
                    help="random weights at the squeezebert-uncased / bert-base-uncased configuration, "
                         "for timing without weights (2-label classifier head)")
-    p.add_argument("--vocab", type=Path, default=Path(os.environ.get("SQUEEZEBERT_VOCAB") or DEFAULT_VOCAB),
+    p.add_argument("--vocab", type=path_flag, default=Path(os.environ.get("SQUEEZEBERT_VOCAB") or DEFAULT_VOCAB),
                    help="vocab.txt when the model directory has none (e.g. with --random_init); default: "
                         "$SQUEEZEBERT_VOCAB, else the uncased vocab shipped in squeezebert_paddle/assets")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (default: all cores)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    p.add_argument("--data_path", type=Path, default=None,
+    p.add_argument("--data_path", type=path_flag, default=None,
                    help=f"GLUE QQP TSV (dev.tsv) or JSON lines with sentence1, sentence2[, label] (default: "
                         f"{DEFAULT_DATA} or {DOWNLOADED_DATA}, else the small sample shipped with the package)")
     p.add_argument("--limit", type=int,
@@ -69,7 +70,7 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
                         "--batch_size rows; with --sort_by_length, short pairs run in large batches (whole "
                         "files: try 2048)")
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up batches")
-    p.add_argument("--output_json", type=Path, help="also write the report here")
+    p.add_argument("--output_json", type=path_flag, help="also write the report here")
     p.add_argument("--no_progress", action="store_true")
     return p
 
@@ -80,9 +81,12 @@ def check_args(args) -> None:
     if args.model_path is not None and not args.model_path.is_dir():
         raise UsageError(f"--model_path {args.model_path}: no such directory; {GET_CHECKPOINTS}; or time random "
                          f"weights with --random_init")
-    for name, low in (("batch_size", 1), ("threads", 1), ("warmup", 0)):
+    for name, low in (("batch_size", 1), ("warmup", 0)):
         if getattr(args, name) < low:
             raise UsageError(f"--{name} {getattr(args, name)} is out of range: it must be at least {low}")
+    problem = threads_problem("--threads", args.threads)
+    if problem:
+        raise UsageError(problem)
     if args.limit is not None and args.limit < 0:
         raise UsageError(f"--limit {args.limit} is out of range: it must be 0 (all pairs) or more")
     if args.precision == "fp16" and args.device == "cpu":
@@ -202,10 +206,11 @@ class Workload:
 def load_workload(args, tokenizer) -> Workload:
     """Read, tokenize and batch the pairs; all before any clock starts."""
     path = args.data_path = args.data_path or default_data_path()
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem:
         hint = (" (the default; download GLUE QQP to data/QQP/ or pass --data_path, e.g. "
                 "../shared/data/qqp/qqp_pairs.jsonl)") if path == DEFAULT_DATA else ""
-        raise UsageError(f"--data_path {path}: file not found{hint}")
+        raise UsageError(f"--data_path {path}: {problem}{hint}")
     try:
         examples, skipped = read_pairs(path)
     except ValueError as err:
@@ -254,11 +259,18 @@ def encoder_shape(args) -> EncoderShape:
 
 
 def tokenizer_for(args):
+    """The model directory's tokenizer when it has a vocab.txt, else one on --vocab. A vocab.txt that is
+    there but unreadable (a directory, a FIFO, a link loop) is refused, never replaced by --vocab."""
     from .tokenizer import SqueezeBertTokenizer
-    if args.model_path is not None and (args.model_path / "vocab.txt").is_file():
+    if args.model_path is not None and is_present(args.model_path / VOCAB_NAME):
+        problem = file_problem(args.model_path / VOCAB_NAME)
+        if problem:
+            raise UsageError(f"--model_path: {args.model_path / VOCAB_NAME}: {problem}; restore the model's "
+                             f"vocabulary file (or remove it to use --vocab)")
         return SqueezeBertTokenizer.from_pretrained(args.model_path)
-    if not args.vocab.is_file():
-        raise UsageError(f"--vocab {args.vocab}: not found; pass the uncased WordPiece vocab.txt")
+    problem = file_problem(args.vocab)
+    if problem:
+        raise UsageError(f"--vocab {args.vocab}: {problem}; pass the uncased WordPiece vocab.txt")
     # bert-base-uncased and SqueezeBERT share this uncased WordPiece vocabulary.
     return SqueezeBertTokenizer(args.vocab)
 

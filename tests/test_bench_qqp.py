@@ -1,12 +1,14 @@
 """bench/bench_qqp.py's own logic: inputs checked before any row starts, and a non-zero exit when a row
 fails. The rows (run_qqp_*.py processes) and the matmul peak are stood in for: no benchmark runs here."""
 import importlib.util
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from helpers import ROOT
+from squeezebert_paddle.errors import run_main
 
 sys.path.insert(0, str(ROOT / "bench"))     # as when run as a script: it imports its neighbour run_qqp_onnx
 spec = importlib.util.spec_from_file_location("bench_qqp", ROOT / "bench" / "bench_qqp.py")
@@ -16,11 +18,14 @@ spec.loader.exec_module(bench_qqp)
 
 @pytest.fixture
 def inputs(tmp_path):
-    """A data file and a model directory with every file the rows look for (contents unread here)."""
+    """A data file and a model directory with every file the rows look for (weights unread here)."""
     model = tmp_path / "model"
     model.mkdir()
-    for name in ("model_config.json", "model_state.pdparams", "config.json", "model.safetensors", "vocab.txt"):
+    for name in ("model_state.pdparams", "model.safetensors"):
         (model / name).write_text("")
+    for name in ("model_config.json", "config.json"):          # the default configuration
+        (model / name).write_text("{}")
+    shutil.copyfile(bench_qqp.qqp_benchmark.DEFAULT_VOCAB, model / "vocab.txt")
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"sentence1": "a?", "sentence2": "b?", "label": 0}\n')
     return {"--model_dir": model, "--data_path": data, "--vocab": model / "vocab.txt"}
@@ -41,7 +46,7 @@ def no_benchmark(monkeypatch):
 
 BAD_INPUTS = {
     # name: (changed flags (a path under tmp_path where "{tmp}" is given), substrings of the one line)
-    "missing-data": (dict(data_path="{tmp}/nope.jsonl"), ["--data_path", "nope.jsonl", "file not found"]),
+    "missing-data": (dict(data_path="{tmp}/nope.jsonl"), ["--data_path", "nope.jsonl", "not found"]),
     "unknown-row": (dict(rows="paddle-inference-fp32,paddle-turbo"), ["--rows", "paddle-turbo", "choose from"]),
     "no-rows": (dict(rows=","), ["--rows", "choose from"]),
     "missing-model": (dict(model_dir="{tmp}/none"), ["--model_dir", "none", "does not exist", "--demo"]),
@@ -67,10 +72,11 @@ def test_bad_input_is_one_line_before_any_row(case, inputs, tmp_path, no_benchma
     for name in ("model_config.json", "model_state.pdparams", "vocab.txt"):
         (tmp_path / "paddle" / name).write_text("")
     changes, expected = BAD_INPUTS[case]
-    assert bench_qqp.main(argv(inputs, **{k: v.format(tmp=tmp_path) for k, v in changes.items()})) == 2
+    flags = argv(inputs, **{k: v.format(tmp=tmp_path) for k, v in changes.items()})
+    assert run_main(lambda: bench_qqp.main(flags), prog="bench_qqp.py") == 2
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
-    assert out == "" and len(lines) == 1 and lines[0].startswith("error: "), err
+    assert out == "" and len(lines) == 1 and lines[0].startswith("bench_qqp.py: error: "), err
     assert all(s in lines[0] for s in expected), lines[0]
 
 

@@ -96,11 +96,11 @@ def test_tolerance_is_respected(tampered_result, main_with_cache):
 def test_no_converted_models_is_an_error(tmp_path):
     proc = run_script("compare.py", "--models_root", tmp_path)
     assert proc.returncode == 1
-    assert "error: no converted models" in proc.stderr and "convert_torch_to_paddle.py" in proc.stderr
+    assert "compare.py: error: no converted models" in proc.stderr and "convert_torch_to_paddle.py" in proc.stderr
 
 
 def test_directory_without_paddle_files_is_reported(demo_hf, capsys):
     code = compare.main(["--model_dir", str(demo_hf["squeezebert-mnli"]), "--repeats", "1"])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("error: ") and "model_config.json" in err and "convert_torch_to_paddle.py" in err
+    assert err.startswith("compare.py: error: ") and "model_config.json" in err and "convert_torch_to_paddle.py" in err

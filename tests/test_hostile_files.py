@@ -171,7 +171,8 @@ def test_max_seq_len_between_the_special_tokens_and_the_position_table(framework
 @pytest.mark.parametrize("flag, value, expected", [
     ("--warmup", -1, "--warmup -1 is out of range: it must be at least 0"),
     ("--batch_size", 0, "--batch_size 0 is out of range: it must be at least 1"),
-    ("--threads", 0, "--threads 0 is out of range: it must be at least 1"),
+    ("--threads", 0, f"--threads 0 is out of range: it must lie between 1 and {4 * os.cpu_count()} (4 per core; "
+                     f"this machine has {os.cpu_count()})"),
     ("--limit", -1, "--limit -1 is out of range: it must be 0 (all pairs) or more"),
     ("--max_tokens", 127, "--max_tokens 127 is out of range: it must be at least --max_seq_len (128), so that "
                           "a batch holds the longest pair"),
@@ -208,7 +209,7 @@ def _truncate(path):
 
 DAMAGE = {
     "truncated model.pdiparams": (lambda d: _truncate(d / "inference" / "model.pdiparams"),
-                                  "model.pdiparams differs from what was exported"),
+                                  "model.pdiparams differs from what was recorded"),
     "deleted model.json": (lambda d: (d / "inference" / "model.json").unlink(), "model.json is missing"),
     "garbled export.json": (lambda d: (d / "inference" / "export.json").write_text("{oops"),
                             "export.json unreadable"),
@@ -414,7 +415,7 @@ def test_non_utf8_configs_are_one_line(tmp_path, vocab_file, tiny_qqp, qqp_jsonl
     assert code == 2 and "config.json: not UTF-8 text" in _one_error_line(err, "run_qqp_torch")
     code, _, err = _run(compare, ["--model_dir", torch_dir, "--repeats", 1], monkeypatch, capsys)
     assert code == 1 and "Traceback" not in err
-    assert [line for line in err.splitlines() if line.startswith("error: ")][0].count("config.json") >= 1
+    assert [line for line in err.splitlines() if line.startswith("compare.py: error: ")][0].count("config.json") >= 1
 
 
 @pytest.mark.parametrize("index, expected", [
