@@ -6,7 +6,7 @@ import json
 import os
 import pickle
 import shutil
-import signal
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -24,17 +24,27 @@ WORDS = [*SPECIAL_TOKENS.values(), "the", "a", "##s", "cat", "dog"]
 
 
 @contextmanager
-def deadline(seconds: int = 20):
-    """Fail instead of hanging (a FIFO opened for reading blocks until a writer comes)."""
-    def expired(*_):
-        raise AssertionError(f"blocked for {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
+def never_blocks(fifo, seconds: float = 10):
+    """Fail instead of hanging: a reader still blocked on `fifo` after `seconds` (opening a FIFO for
+    reading waits for a writer, in C or Rust code no signal interrupts) is released by a writer that
+    opens and closes it, and the test fails."""
+    released = []
+
+    def release():
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)     # ENXIO when nobody is reading it
+        except OSError:
+            return
+        released.append(True)
+        os.close(fd)
+
+    timer = threading.Timer(seconds, release)
+    timer.start()
     try:
         yield
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+        timer.cancel()
+    assert not released, f"blocked on {fifo} for {seconds} s"
 
 
 def write_vocab(directory, words=WORDS):
@@ -98,7 +108,7 @@ def test_unreadable_config_json_is_one_line(tmp_path, text, message):
 
 def test_a_config_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / CONFIG_FILE)
-    with deadline(), pytest.raises(ConfigError, match="model_config.json: a FIFO .named pipe., not a regular file"):
+    with never_blocks(tmp_path / CONFIG_FILE), pytest.raises(ConfigError, match="model_config.json: a FIFO .named pipe., not a regular file"):
         SqueezeBertConfig.from_pretrained(tmp_path)
 
 
@@ -131,7 +141,7 @@ def test_unusable_vocab_is_one_line(tmp_path, content, message):
 ])
 def test_a_vocab_that_is_no_file_is_refused_not_replaced(tmp_path, make, message):
     make(tmp_path / "vocab.txt")
-    with deadline(), pytest.raises(TokenizerFileError, match=f"^{tmp_path / 'vocab.txt'}: {message}"):
+    with never_blocks(tmp_path / "vocab.txt"), pytest.raises(TokenizerFileError, match=f"^{tmp_path / 'vocab.txt'}: {message}"):
         SqueezeBertTokenizer.from_pretrained(tmp_path)
 
 
@@ -281,7 +291,7 @@ def test_converter_refuses_fifos_without_blocking(tmp_path, tiny_hf_state, name)
     else:
         (src / name).unlink()
     os.mkfifo(src / name)
-    with deadline(), pytest.raises(ConversionError, match=rf"^{src / name}: a FIFO \(named pipe\), not a regular file"):
+    with never_blocks(src / name), pytest.raises(ConversionError, match=rf"^{src / name}: a FIFO \(named pipe\), not a regular file"):
         convert_hf_dir(src, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -290,7 +300,7 @@ def test_converter_cli_says_what_a_non_file_is_in_one_line(tmp_path, tiny_hf_sta
     import convert_torch_to_paddle
     from squeezebert_paddle.errors import run_main
     os.mkfifo(tmp_path / "vocab.fifo")
-    with deadline():
+    with never_blocks(tmp_path / "vocab.fifo"):
         code = run_main(lambda: convert_torch_to_paddle.main(
             ["--demo", "--models_root", str(tmp_path / "models"), "--vocab", str(tmp_path / "vocab.fifo")]), "convert")
     assert code == 1 and capsys.readouterr().err == (
