@@ -25,25 +25,28 @@ WORDS = [*SPECIAL_TOKENS.values(), "the", "a", "##s", "cat", "dog"]
 
 @contextmanager
 def never_blocks(fifo, seconds: float = 10):
-    """Fail instead of hanging: a reader still blocked on `fifo` after `seconds` (opening a FIFO for
-    reading waits for a writer, in C or Rust code no signal interrupts) is released by a writer that
-    opens and closes it, and the test fails."""
-    released = []
+    """Fail instead of hanging: once `seconds` have passed, a reader blocked on `fifo` (opening a FIFO for
+    reading waits for a writer, in C or Rust code that no signal interrupts) is released, as often as it
+    opens it again, by a writer that opens and closes it; the test then fails."""
+    done, released = threading.Event(), []
 
     def release():
-        try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)     # ENXIO when nobody is reading it
-        except OSError:
+        if done.wait(seconds):
             return
-        released.append(True)
-        os.close(fd)
+        while not done.wait(0.1):
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))   # ENXIO when nobody is reading it
+                released.append(True)
+            except OSError:
+                pass
 
-    timer = threading.Timer(seconds, release)
-    timer.start()
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
     try:
         yield
     finally:
-        timer.cancel()
+        done.set()
+        thread.join()
     assert not released, f"blocked on {fifo} for {seconds} s"
 
 
