@@ -6,7 +6,8 @@ import json
 import os
 import pickle
 import shutil
-import threading
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -23,30 +24,32 @@ from squeezebert_paddle.tokenizer import SPECIAL_TOKENS, SqueezeBertTokenizer, T
 WORDS = [*SPECIAL_TOKENS.values(), "the", "a", "##s", "cat", "dog"]
 
 
+# Opens the FIFO for writing and closes it, every 0.1 s once the time is up: a blocked reader gets EOF.
+RELEASER = """
+import os, sys, time
+time.sleep(float(sys.argv[2]))
+while True:
+    try:
+        os.close(os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK))
+        print("released", flush=True)
+    except OSError:
+        pass                 # ENXIO: nobody is reading it
+    time.sleep(0.1)
+"""
+
+
 @contextmanager
 def never_blocks(fifo, seconds: float = 10):
-    """Fail instead of hanging: once `seconds` have passed, a reader blocked on `fifo` (opening a FIFO for
-    reading waits for a writer, in C or Rust code that no signal interrupts) is released, as often as it
-    opens it again, by a writer that opens and closes it; the test then fails."""
-    done, released = threading.Event(), []
-
-    def release():
-        if done.wait(seconds):
-            return
-        while not done.wait(0.1):
-            try:
-                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))   # ENXIO when nobody is reading it
-                released.append(True)
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=release, daemon=True)
-    thread.start()
+    """Fail instead of hanging: once `seconds` have passed, a reader blocked on `fifo` (opening a FIFO
+    for reading waits for a writer) is released by another process, as often as it reopens it, and the
+    test fails. (Not a signal or a thread: a library blocked in C or Rust may hold the GIL.)"""
+    releaser = subprocess.Popen([sys.executable, "-c", RELEASER, str(fifo), str(seconds)],
+                                stdout=subprocess.PIPE, text=True)
     try:
         yield
     finally:
-        done.set()
-        thread.join()
+        releaser.kill()
+        released = releaser.communicate()[0]
     assert not released, f"blocked on {fifo} for {seconds} s"
 
 
