@@ -18,7 +18,7 @@ import warnings
 
 from squeezebert_paddle.data import GLUE_TASKS, get_task
 from squeezebert_paddle.errors import run_main
-from squeezebert_paddle.training.settings import RunSettings, default_values
+from squeezebert_paddle.training.settings import EPOCHS_LIMIT, MAX_STEPS_LIMIT, RunSettings, default_values
 
 TASKS = tuple(GLUE_TASKS)
 
@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--batch_size", type=int, help="training examples per process per micro-batch")
     a("--eval_batch_size", type=int, help="evaluation batch size (default: --batch_size)")
     a("--learning_rate", type=float, help="peak learning rate of AdamW")
-    a("--num_train_epochs", type=int, help="epochs to train (ignored with --max_steps)")
-    a("--max_steps", type=int, help="if > 0: optimizer steps to train, overriding epochs")
+    a("--num_train_epochs", type=int, help=f"epochs to train, at most {EPOCHS_LIMIT} (ignored with --max_steps)")
+    a("--max_steps", type=int, help=f"if > 0: optimizer steps to train (at most {MAX_STEPS_LIMIT}), overriding epochs")
     a("--lr_scheduler", type=int, choices=(0, 1),
       help="1: linear warmup then linear decay to 0 (HF get_linear_schedule_with_warmup); "
            "0: warmup then constant")
@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--device", choices=("cpu", "gpu"), help="device (default: gpu when this Paddle build has CUDA, else cpu)")
     a("--amp", action="store_true", help="float16 autocast with dynamic loss scaling (GPU only)")
     a("--cpu_threads", type=int,
-      help="math-library threads per process on CPU (default: available cores / processes on the node)")
+      help="math-library threads per process on CPU, 1 to 4 per core (default: available cores / processes "
+           "on the node)")
     a("--resume_from_checkpoint", metavar="DIR",
       help="continue exactly from OUTPUT/checkpoint-<step>/; the settings that define the run (task, "
            "model, learning rate and schedule, sequence length, batch, seed, ...) must be the same")

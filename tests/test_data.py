@@ -525,3 +525,13 @@ def test_download_only_when_the_files_are_missing(tmp_path, monkeypatch, glue_di
     monkeypatch.chdir(tmp_path)
     assert prepare_glue_data(task, None, False, download=True) == Path("glue_data") / "RTE"
     assert calls == [("nyu-mll/glue", "rte")] and (tmp_path / "glue_data" / "RTE" / "test.tsv").is_file()
+
+
+def test_a_label_too_long_to_read_costs_its_row_only(tmp_path):
+    """json refuses integers over 4300 digits with a ValueError (not a JSONDecodeError): one row."""
+    path = tmp_path / "pairs.jsonl"
+    good = '{"sentence1": "a b", "sentence2": "c d", "label": 1}\n'
+    path.write_text(good * 2 + '{"sentence1": "x", "sentence2": "y", "label": ' + "9" * 5000 + "}\n" + good)
+    examples, skipped = read_pairs(path)
+    assert [e.label for e in examples] == ["1", "1", "1"]
+    assert skipped.rows == [(3, "a number too long to read")]

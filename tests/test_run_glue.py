@@ -165,6 +165,14 @@ def test_malformed_rows_are_skipped_and_counted(tmp_path, headless_dir, glue_dir
     (["--hidden_dropout_prob", "1.5"], "--hidden_dropout_prob must be in [0, 1)"),
     (["--amp"], "--amp needs --device gpu"),
     (["--resume_from_checkpoint", "/nonexistent/checkpoint-9"], "trainer_state.json not found"),
+    (["--output_dir", ""], '--output_dir is empty; give a path ("." for the current directory)'),
+    (["--data_dir", ""], "--data_dir is empty"),
+    (["--resume_from_checkpoint", ""], "--resume_from_checkpoint is empty"),
+    (["--cpu_threads", "100000"], "--cpu_threads 100000 is out of range: it must lie between 1 and"),
+    (["--max_steps", "99999999999999999999"], "--max_steps must be at most 1000000000 and --num_train_epochs "
+                                               "at most 10000, got 99999999999999999999 and 3"),
+    (["--num_train_epochs", "99999999999999999999"], "got -1 and 99999999999999999999"),
+    (["--data_dir", str(ROOT / "run_glue.py")], f"--data_dir {ROOT / 'run_glue.py'} is not a directory; pass"),
 ])
 def test_bad_flags_fail_with_one_line(tmp_path, headless_dir, glue_dir, capsys, extra, expected):
     code = main(flags(headless_dir, glue_dir / "QQP", tmp_path / "out", "QQP", *extra))
@@ -533,12 +541,35 @@ def last_error(capsys) -> str:
      "{c}/optimizer.pdparams not found: the checkpoint lacks its optimizer state (AdamW moments); resume from "
      "another checkpoint-<step>, or start a new run from its weights with --model_name_or_path {c} (the "
      "optimizer starts afresh)"),
+    (lambda c: rewrite_optimizer(c, lambda arrays: arrays | {"classifier.bias::moment1": np.zeros(3, "float32")}),
+     "{c}/optimizer.pdparams: optimizer state does not match the model (classifier.bias::moment1 is float32 (3,), "
+     "expected floats (2,)); resume from a checkpoint run_glue.py saved for this model"),
+    (lambda c: rewrite_optimizer(c, lambda arrays: arrays | {"classifier.bias::bogus": np.zeros(2, "float32")}),
+     "{c}/optimizer.pdparams: optimizer state does not match the model (unknown classifier.bias::bogus); resume "
+     "from a checkpoint run_glue.py saved for this model"),
+    (lambda c: rewrite_trainer_state(c, run_settings={}),
+     "{c}/trainer_state.json: 'run_settings' lacks task_name, model_type, model_name_or_path, max_seq_length, "
+     "...; the checkpoint is damaged or not run_glue.py's: resume from another checkpoint-<step>"),
+    (lambda c: rewrite_trainer_state(c, checkpoint_losses=["bad"]),
+     "{c}/trainer_state.json: 'checkpoint_losses' entry 0 is \"bad\", not an object with numbers step, "
+     "from_step, loss and a path; the checkpoint is damaged or not run_glue.py's: resume from another "
+     "checkpoint-<step>"),
 ])
 def test_damaged_checkpoint_ends_in_one_line(tmp_path, headless_dir, rte_run, capsys, damage, expected):
     ckpt = copied_checkpoint(rte_run, tmp_path)
     damage(ckpt)
     assert main(resume_args(headless_dir, rte_run, tmp_path / "run", ckpt)) == 1
     assert last_error(capsys) == "run_glue.py: error: " + expected.format(c=ckpt)
+
+
+def rewrite_optimizer(ckpt: Path, change) -> None:
+    from squeezebert_paddle.checkpoint import write_pdparams
+    write_pdparams(ckpt / "optimizer.pdparams", change(read_pdparams(ckpt / "optimizer.pdparams")))
+
+
+def rewrite_trainer_state(ckpt: Path, **fields) -> None:
+    path = ckpt / "trainer_state.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | fields))
 
 
 def test_crafted_pickle_in_optimizer_state_runs_nothing(tmp_path, headless_dir, rte_run, capsys):
@@ -639,16 +670,18 @@ def test_full_disk_while_saving_is_one_line_and_leaves_the_last_checkpoint(tmp_p
 
 def test_divergence_names_the_last_checkpoint_whose_loss_was_sane(tmp_path, headless_dir, rte_run, capsys,
                                                                   monkeypatch):
-    """Steps 3-4 have a loss 50x step 1's (diverged but finite, so checkpoint-4 is saved), step 5 is
-    nan: the stop names checkpoint-2, not checkpoint-4, and says how it judged."""
-    real, calls = models.forward_batch, []
+    """Steps 4-5 have a loss 50x step 1's (diverged but finite, so checkpoint-4 is saved), step 6 is
+    nan: the stop names checkpoint-2 (step 3, on its weights, was fine), not checkpoint-4, and says
+    how it judged."""
+    real, calls, losses = models.forward_batch, [], []
 
     def diverging(model, batch, with_labels):
         out = real(model, batch, with_labels)
         if not (with_labels and model.training):
             return out
         calls.append(1)
-        factor = {3: 50.0, 4: 50.0, 5: float("nan")}.get(len(calls), 1.0)
+        factor = {4: 50.0, 5: 50.0, 6: float("nan")}.get(len(calls), 1.0)
+        losses.append(float(out[0]) * factor)
         return out[0] * factor, out[1]
 
     monkeypatch.setattr(models, "forward_batch", diverging)
@@ -658,14 +691,54 @@ def test_divergence_names_the_last_checkpoint_whose_loss_was_sane(tmp_path, head
     assert main(args) == 1
     line = last_error(capsys)
     saved = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["checkpoint_losses"]
-    first, second = saved[0]["loss"], saved[1]["loss"]
-    assert second > 4 * first
-    assert line == (f"run_glue.py: error: step 5: training loss is nan; stopping, the last sane checkpoint is "
-                    f"{out / 'checkpoint-2'} (judged by its training loss: the mean over steps 1-2, {first:.4g}, is "
-                    f"within 4x the lowest before it, {saved_first_loss(out):.4g}; later ones are not: checkpoint-4 "
-                    f"(mean loss {second:.4g})); continue with --resume_from_checkpoint {out / 'checkpoint-2'} and "
-                    f"a lower --learning_rate or a --max_grad_norm")
+    first, second, step3 = saved[0]["loss"], saved[1]["loss"], saved[0]["next_loss"]
+    assert second > 4 * first and step3 < 4 * first
+    assert line == (f"run_glue.py: error: step 6: training loss is nan; stopping, the last sane checkpoint is "
+                    f"{out / 'checkpoint-2'} (judged by its training loss: the mean over steps 1-2, {first:.4g}, and "
+                    f"step 3's on its weights, {step3:.4g}, are within 4x the lowest before it, "
+                    f"{saved_first_loss(out):.4g}; later ones are not: checkpoint-4 (mean loss {second:.4g}, then "
+                    f"{losses[4]:.4g})); continue with --resume_from_checkpoint {out / 'checkpoint-2'} "
+                    f"--allow_changed_settings and a lower --learning_rate or a --max_grad_norm")
 
 
 def saved_first_loss(out: Path) -> float:
     return json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["first_loss"]
+
+
+def test_a_second_run_into_the_same_output_dir_is_refused(tmp_path, headless_dir, rte_run, capsys):
+    """Another run holds OUTPUT/.run_glue.lock: refused in one line before anything loads; the lock
+    of a run that is gone (the file is left, its flock died with the process) blocks nothing."""
+    from squeezebert_paddle.fileio import hold_lock
+    out = tmp_path / "out"
+    out.mkdir()
+    args = flags(headless_dir, rte_run["data"], out, "RTE", "--batch_size", 8, "--max_steps", 1)
+    with hold_lock(out / ".run_glue.lock"):
+        assert main(args) == 2
+    assert last_error(capsys) == (f"run_glue.py: error: another run_glue.py is writing to --output_dir {out}; "
+                                  f"wait for it to end or choose another --output_dir")
+    assert sorted(p.name for p in out.iterdir()) == [".run_glue.lock"]
+    assert main(args) == 0 and (out / "final").is_dir()
+
+
+def test_divergence_after_resuming_a_moved_run_names_where_its_checkpoints_are_now(tmp_path, headless_dir,
+                                                                                  rte_run, capsys, monkeypatch):
+    """The run's directory copied elsewhere and resumed from there: step 4 is nan, and the stop names
+    the copy's checkpoint-2 (step 3, on its weights, was fine), not the original run's."""
+    moved = Path(shutil.copytree(rte_run["out"], tmp_path / "moved"))
+    real, calls = models.forward_batch, []
+
+    def nan_at_second_step(model, batch, with_labels):
+        out = real(model, batch, with_labels)
+        if with_labels and model.training:
+            calls.append(1)
+            return (out[0] * float("nan"), out[1]) if len(calls) == 2 else out
+        return out
+
+    monkeypatch.setattr(models, "forward_batch", nan_at_second_step)
+    assert main(resume_args(headless_dir, rte_run, tmp_path / "out", moved / "checkpoint-2")) == 1
+    line = last_error(capsys)
+    assert line.startswith(f"run_glue.py: error: step 4: training loss is nan; stopping, the last sane checkpoint "
+                           f"is {moved / 'checkpoint-2'} (judged by")
+    assert line.endswith(f"continue with --resume_from_checkpoint {moved / 'checkpoint-2'} --allow_changed_settings "
+                         f"and a lower --learning_rate or a --max_grad_norm")
+    assert str(rte_run["out"]) not in line

@@ -16,6 +16,7 @@ import run_glue
 from squeezebert_paddle.data import get_task, load_glue_splits, missing_data_message, prepare_glue_data
 from squeezebert_paddle.training import data_order, fine_tune, models, optim, state
 from squeezebert_paddle.training.errors import TrainingError
+from squeezebert_paddle.training.processes import Dist
 from squeezebert_paddle.checkpoint import read_pdparams
 from squeezebert_paddle.configuration import SqueezeBertConfig
 from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
@@ -298,21 +299,21 @@ def test_interrupted_checkpoint_write_leaves_earlier_ones_intact(tmp_path, tiny_
 def test_non_finite_loss_names_step_and_last_checkpoint(tmp_path, tiny_dir, sst2_small, monkeypatch):
     real, calls = models.forward_batch, []
 
-    def nan_at_third_step(model, batch, with_labels):
+    def nan_at_fourth_step(model, batch, with_labels):
         out = real(model, batch, with_labels)
         if with_labels and model.training:
             calls.append(1)
-            if len(calls) == 3:
+            if len(calls) == 4:                          # step 3, on checkpoint-2's weights, is fine
                 return out[0] * float("nan"), out[1]
         return out
 
-    monkeypatch.setattr(models, "forward_batch", nan_at_third_step)
+    monkeypatch.setattr(models, "forward_batch", nan_at_fourth_step)
     out = tmp_path / "out"
     with pytest.raises(TrainingError) as err:
         fine_tune.train(glue_args(tiny_dir, sst2_small, out, "SST-2", "--batch_size", 8, "--max_steps", 6,
                                  "--save_steps", 2))
     message = str(err.value)
-    assert message.startswith("step 3: training loss is nan")
+    assert message.startswith("step 4: training loss is nan")
     assert str(out / "checkpoint-2") in message
     assert not (out / "checkpoint-4").exists()
 
@@ -380,3 +381,30 @@ def test_overfits_a_few_dozen_examples(tmp_path, tiny_dir, glue_dir):
                                       "--hidden_dropout_prob", 0, "--attention_probs_dropout_prob", 0))
     assert result["dev/accuracy"] == 1.0           # dev.tsv is the training set here
     assert math.isclose(result["epoch"], 15.0)
+
+
+def test_a_changed_learning_rate_applies_from_the_first_resumed_step(tmp_path, tiny_dir, sst2_small):
+    """Resumed with --allow_changed_settings and another --learning_rate: the optimizer's rate for
+    the next step is the new schedule's, not the one saved with the checkpoint."""
+    common = ("--batch_size", 8, "--max_steps", 4, "--save_steps", 2, "--lr_scheduler", 0)
+    fine_tune.train(glue_args(tiny_dir, sst2_small, tmp_path / "a", "SST-2", *common, "--learning_rate", 0.5))
+    settings = glue_args(tiny_dir, sst2_small, tmp_path / "b", "SST-2", *common, "--learning_rate", 1e-5,
+                         "--allow_changed_settings", "--resume_from_checkpoint", tmp_path / "a" / "checkpoint-2")
+    with paddle.utils.unique_name.guard():
+        run = fine_tune.build_run(settings, Dist())
+    assert json.loads((tmp_path / "a" / "checkpoint-2" / "lr_scheduler.json").read_text())["last_lr"] == 0.5
+    assert run.optimizer.get_lr() == pytest.approx(1e-5, rel=1e-12)
+    assert run.scheduler.last_epoch == 2
+
+
+def test_judging_checkpoints_counts_the_loss_on_their_own_weights():
+    """A checkpoint whose next step's loss (computed with its weights) is nan is not sane, however
+    good the steps before it were; the one before it is."""
+    from squeezebert_paddle.training.loop import judge_checkpoints
+    saved = state.TrainState(global_step=4, first_loss=0.7, checkpoint_losses=[
+        {"step": 2, "path": "c2", "from_step": 1, "loss": 0.69, "next_loss": 0.68},
+        {"step": 4, "path": "c4", "from_step": 3, "loss": 0.66}])
+    assert [ok for _, ok, _ in judge_checkpoints(saved, float("nan"))] == [True, False]
+    assert [ok for _, ok, _ in judge_checkpoints(saved, 0.65)] == [True, True]
+    saved.checkpoint_losses[0]["next_loss"] = 9.0                   # > 4 x 0.7
+    assert [ok for _, ok, _ in judge_checkpoints(saved, 0.65)] == [False, True]

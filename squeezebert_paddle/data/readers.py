@@ -162,6 +162,8 @@ def _json_pair(line: str | RowError, guid: str) -> Example:
         record = json.loads(line)
     except (json.JSONDecodeError, RecursionError):
         raise RowError("not valid JSON") from None
+    except ValueError:                      # an integer longer than Python reads (4300 digits)
+        raise RowError("a number too long to read") from None
     if not isinstance(record, dict):
         raise RowError(f"a JSON {type(record).__name__}, not an object")
     text_a, text_b = record.get("sentence1"), record.get("sentence2")

@@ -12,6 +12,7 @@ import sys
 import warnings
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import paddle
 
@@ -19,7 +20,7 @@ from .. import cpu_kernels
 from ..data import TaskSpec, load_glue_splits, prepare_glue_data, split_files
 from ..demo import MARKER_FILE, is_demo
 from ..errors import run_main
-from ..fileio import atomic_directory, atomic_write_json, clean_interrupted_writes
+from ..fileio import atomic_directory, atomic_write_json, clean_interrupted_writes, hold_lock
 from .errors import TrainingError
 from .evaluation import MetricsWriter, plot_curves, write_predictions
 from .loop import evaluate_and_keep_best, fractional_epoch, train_loop
@@ -27,9 +28,9 @@ from .models import (load_glue_model, load_glue_tokenizer, load_weights_from, sa
                      switch_to_fused_kernels, unwrap)
 from .optim import build_optimizer, build_scheduler, plan_steps
 from .output_layout import (ARGS_FILE, BEST_DIR, CURVES_FILE, FINAL_DIR, PREDICTIONS_DIR,
-                            TRAINER_STATE_FILE, remove_run_outputs)
+                            RUN_LOCK_FILE, TRAINER_STATE_FILE, remove_run_outputs)
 from .processes import Dist, barrier, configure_logging, launched_rank, setup_distributed
-from .settings import RunSettings, default_device, first_problem
+from .settings import RunSettings, default_device, first_problem, output_dir_problem
 from .state import Run, copy_best_model, resume_state, saving
 
 logger = logging.getLogger("squeezebert_paddle.training")
@@ -191,8 +192,32 @@ def run_command(settings: RunSettings, prog: str = "run_glue.py") -> int:
     """run_glue.py's run: exit 2 with one line for a problem found before training, 1 (through
     `errors.run_main`) for an expected failure during it, 0 when done."""
     problem = first_problem(settings)
+    lock = None
+    if not problem and launched_rank() == 0:
+        lock, problem = claim_output_dir(settings)
     if problem:
         print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
-    configure_logging(launched_rank())
-    return run_main(lambda: train(settings) and None, prog)
+    with lock or contextlib.nullcontext():
+        configure_logging(launched_rank())
+        return run_main(lambda: train(settings) and None, prog)
+
+
+def claim_output_dir(settings: RunSettings) -> tuple[Any, str | None]:
+    """(the held OUTPUT/.run_glue.lock, None), or (None, why not): two runs writing one directory would
+    mix their checkpoints and metrics. The directory is checked again under the lock, as another run
+    may have written there since the first check."""
+    output = Path(settings.output_dir)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        lock = hold_lock(output / RUN_LOCK_FILE)
+    except OSError as err:
+        return None, f"--output_dir {output} cannot be written ({err.strerror}); choose another --output_dir"
+    if lock is None:
+        return None, (f"another run_glue.py is writing to --output_dir {output}; wait for it to end or "
+                      f"choose another --output_dir")
+    problem = output_dir_problem(settings)
+    if problem:
+        lock.close()
+        return None, problem
+    return lock, None

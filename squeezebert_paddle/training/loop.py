@@ -31,9 +31,11 @@ from .state import Run, rng_snapshot, save_checkpoint, saving
 logger = logging.getLogger("squeezebert_paddle.training")
 
 # A checkpoint counts as sane when the mean training loss of the steps that led to it (since the
-# previous checkpoint) is finite and at most this many times the lowest reference so far: the first
-# step's loss (the untrained model's) and the earlier checkpoints' means. A diverging run's loss
-# climbs far past the untrained model's before it overflows; noise stays well within the factor.
+# previous checkpoint), and the loss of the step after it (the only one computed with the saved
+# weights: a step's loss is taken before its update), are finite and at most this many times the
+# lowest reference so far: the first step's loss (the untrained model's) and the earlier
+# checkpoints' means. A diverging run's loss climbs far past the untrained model's before it
+# overflows; noise stays well within the factor.
 SANE_LOSS_FACTOR = 4.0
 
 
@@ -76,37 +78,41 @@ def train_step(run: Run, chunk: Sequence[np.ndarray]) -> float:
     return value
 
 
-def judge_checkpoints(state) -> list[tuple[dict, bool, float | None]]:
+def judge_checkpoints(state, failed: float | None = None) -> list[tuple[dict, bool, float | None]]:
     """(checkpoint record, sane, reference it was held to) for each checkpoint of the run, in order
-    (see SANE_LOSS_FACTOR)."""
+    (see SANE_LOSS_FACTOR). `failed`: the loss of step `global_step + 1`, which stopped the run."""
     reference, judged = state.first_loss, []
     for record in state.checkpoint_losses:
-        loss = record["loss"]
-        sane = math.isfinite(loss) and (reference is None or loss <= SANE_LOSS_FACTOR * reference)
-        judged.append((record, sane, reference))
-        if math.isfinite(loss):
-            reference = loss if reference is None else min(reference, loss)
+        after = failed if record["step"] == state.global_step else record.get("next_loss")
+        losses = [record["loss"]] + ([after] if after is not None else [])
+        sane = all(math.isfinite(x) and (reference is None or x <= SANE_LOSS_FACTOR * reference) for x in losses)
+        judged.append((record | {"next_loss": after}, sane, reference))
+        if math.isfinite(record["loss"]):
+            reference = record["loss"] if reference is None else min(reference, record["loss"])
     return judged
 
 
 def non_finite_error(run: Run, value: float) -> NonFiniteLoss:
     """The stop, naming the newest checkpoint that still exists and whose training loss was sane."""
-    judged = [j for j in judge_checkpoints(run.state) if Path(j[0]["path"]).is_dir()]
+    judged = [j for j in judge_checkpoints(run.state, value) if Path(j[0]["path"]).is_dir()]
     sane = [j for j in judged if j[1]]
     if sane:
         record, _, reference = sane[-1]
         rule = (f"{SANE_LOSS_FACTOR:g}x the lowest before it, {reference:.4g}" if reference is not None
                 else "finite")
-        later = [f"{Path(r['path']).name} (mean loss {r['loss']:.4g})" for r, ok, _ in judged
-                 if r["step"] > record["step"]]
+        later = [f"{Path(r['path']).name} (mean loss {r['loss']:.4g}"
+                 + (f", then {r['next_loss']:.4g}" if r["next_loss"] is not None else "") + ")"
+                 for r, ok, _ in judged if r["step"] > record["step"]]
+        after = (f" and step {record['step'] + 1}'s on its weights, {record['next_loss']:.4g}, are"
+                 if record["next_loss"] is not None else " is")
         where = (f"the last sane checkpoint is {record['path']} (judged by its training loss: the mean over "
-                 f"steps {record['from_step']}-{record['step']}, {record['loss']:.4g}, is within {rule}"
+                 f"steps {record['from_step']}-{record['step']}, {record['loss']:.4g},{after} within {rule}"
                  + (f"; later ones are not: {', '.join(later)}" if later else "")
-                 + f"); continue with --resume_from_checkpoint {record['path']} and a lower --learning_rate "
-                   f"or a --max_grad_norm")
+                 + f"); continue with --resume_from_checkpoint {record['path']} --allow_changed_settings and "
+                   f"a lower --learning_rate or a --max_grad_norm")
     elif judged:
-        where = (f"no checkpoint's training loss was sane (mean over its steps within {SANE_LOSS_FACTOR:g}x "
-                 f"the lowest before it): start again with a lower --learning_rate or a --max_grad_norm")
+        where = (f"no checkpoint's training loss was sane (mean over its steps, and the next step's on its "
+                 f"weights, within {SANE_LOSS_FACTOR:g}x the lowest before it): start again with a lower --learning_rate or a --max_grad_norm")
     else:
         where = "no checkpoint was saved before it"
     return NonFiniteLoss(f"step {run.state.global_step + 1}: training loss is {value}; stopping, {where}")
@@ -135,6 +141,9 @@ def after_step(run: Run, loss: float, lr: float, window: list, clock: list) -> N
     step, settings, last = run.state.global_step, run.settings, run.plan.total_steps
     window.append(loss)
     run.losses_since_checkpoint.append(loss)
+    saved = run.state.checkpoint_losses
+    if saved and saved[-1]["step"] == step - 1:
+        saved[-1]["next_loss"] = loss          # computed with that checkpoint's weights
     if run.state.first_loss is None:
         run.state.first_loss = loss
     if step % settings.logging_steps == 0 or step == last:

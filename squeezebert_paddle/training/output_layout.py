@@ -15,6 +15,7 @@
         grad_scaler.json                          dynamic loss scale (only with --amp)
     best/, final/             model directories (best by the task's dev metric; the last step)
     predictions/<TASK>.tsv    GLUE submission files, from best/ (--do_predict)
+    .run_glue.lock            held (flock) while a run writes here: a second run into it is refused
 
 Every directory is written under a temporary name and renamed (`fileio.atomic_directory`), every
 file atomically, so a run killed at any moment leaves the earlier outputs intact. Framework-free.
@@ -26,6 +27,7 @@ from pathlib import Path
 from ..fileio import remove_atomically
 
 ARGS_FILE = "args.json"
+RUN_LOCK_FILE = ".run_glue.lock"
 METRICS_FILE = "metrics.jsonl"
 VISUALDL_DIR = "visualdl"
 CURVES_FILE = "training_curves.png"

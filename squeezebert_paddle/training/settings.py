@@ -13,6 +13,7 @@ from pathlib import Path
 from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, max_positions
 from ..tokenizer import sequence_length_problem as length_problem
 from ..data import TaskSpec, get_task, locate_glue_data, missing_data_message
+from ..errors import threads_problem
 from ..fileio import unwritable_reason
 from ..tokenizer import VOCAB_FILE
 from .output_layout import TRAINER_STATE_FILE, run_outputs
@@ -103,6 +104,11 @@ def default_values() -> dict:
 
 
 SEED_LIMIT = 2 ** 32          # numpy's generators and paddle.seed take seeds in [0, 2**32)
+# Far beyond any fine-tuning run (GLUE's largest task is ~12k steps an epoch at batch 32), yet step
+# counts stay well inside int64 whatever the data: a typo of extra digits is refused, not run for ever.
+MAX_STEPS_LIMIT = 10 ** 9
+EPOCHS_LIMIT = 10 ** 4
+PATH_FLAGS = ("model_name_or_path", "output_dir", "data_dir", "resume_from_checkpoint")
 
 
 def value_problem(s: RunSettings) -> str | None:
@@ -117,10 +123,18 @@ def value_problem(s: RunSettings) -> str | None:
     for name in positive:
         if getattr(s, name) <= 0:
             return f"--{name} must be positive, got {getattr(s, name)}"
-    if s.cpu_threads is not None and s.cpu_threads < 1:
-        return f"--cpu_threads must be positive, got {s.cpu_threads}"
+    for name in PATH_FLAGS:
+        value = getattr(s, name)
+        if value is not None and not str(value).strip():
+            return f"--{name} is empty; give a path (\".\" for the current directory)"
+    threads = s.cpu_threads is not None and threads_problem("--cpu_threads", s.cpu_threads)
+    if threads:
+        return threads
     if s.max_steps <= 0 and s.num_train_epochs < 1:
         return "give --num_train_epochs >= 1 or --max_steps > 0"
+    if s.max_steps > MAX_STEPS_LIMIT or s.num_train_epochs > EPOCHS_LIMIT:
+        return (f"--max_steps must be at most {MAX_STEPS_LIMIT} and --num_train_epochs at most {EPOCHS_LIMIT}, "
+                f"got {s.max_steps} and {s.num_train_epochs}")
     if not 0 <= s.seed < SEED_LIMIT:
         return f"--seed must be in 0..{SEED_LIMIT - 1}, got {s.seed}"
     if s.warmup_steps < 0 or not 0.0 <= s.warmup_proportion < 1.0:
@@ -207,6 +221,8 @@ def device_problem(s: RunSettings) -> str | None:
 
 def data_problem(s: RunSettings) -> str | None:
     """The task files the run would read, if some are missing (with --download they are fetched)."""
+    if s.data_dir is not None and Path(s.data_dir).exists() and not Path(s.data_dir).is_dir():
+        return f"--data_dir {s.data_dir} is not a directory; pass the directory of the task's GLUE TSV files"
     if s.download:
         return None
     return missing_data_message(s.task, locate_glue_data(s.task, s.data_dir, s.do_predict), s.do_predict)

@@ -29,7 +29,7 @@ from .optim import StepPlan
 from .output_layout import (BEST_DIR, EVAL_RESULTS_FILE, OPTIMIZER_FILE, RNG_FILE, SCALER_FILE,
                             SCHEDULER_FILE, TRAINER_STATE_FILE, checkpoint_dir)
 from .processes import Dist
-from .settings import RunSettings, run_record, setting_changes
+from .settings import GLOBAL_BATCH, RUN_DEFINING, RunSettings, run_record, setting_changes
 
 logger = logging.getLogger("squeezebert_paddle.training")
 
@@ -95,21 +95,37 @@ def optimizer_arrays(optimizer, model) -> dict[str, np.ndarray]:
     return out
 
 
+def expected_accumulators(optimizer, model) -> dict[str, tuple[int, ...]]:
+    """{"<structured parameter name>::<accumulator>": shape} of every AdamW accumulator a step creates:
+    the two moments shaped like their parameter, the two beta powers of shape (1,)."""
+    shapes = {optimizer._moment1_acc_str: None, optimizer._moment2_acc_str: None,
+              optimizer._beta1_pow_acc_str: (1,), optimizer._beta2_pow_acc_str: (1,)}
+    return {f"{name}::{acc}": shape or tuple(p.shape) for name, p in model.named_parameters()
+            for acc, shape in shapes.items()}
+
+
+def optimizer_mismatches(expected: dict[str, tuple[int, ...]], arrays: dict[str, np.ndarray]) -> list[str]:
+    """What keeps `arrays` from being the accumulators `expected`: missing, unknown, wrong shape or type."""
+    found = [f"unknown {k}" for k in arrays if k not in expected]
+    found += [f"{k} is {v.dtype} {v.shape}, expected floats {expected[k]}" for k, v in arrays.items()
+              if k in expected and (v.shape != expected[k] or v.dtype.kind != "f")]
+    return found + [f"missing {k}" for k in expected if k not in arrays]
+
+
 def load_optimizer_arrays(optimizer, model, arrays: dict[str, np.ndarray], source: Path) -> None:
-    """Inverse of `optimizer_arrays`. The accumulators are created lazily at the first step under
-    the names `<tensor name>_<accumulator>_0` (train() runs in a fresh unique-name scope)."""
+    """Inverse of `optimizer_arrays`, after checking every accumulator's name and shape. The
+    accumulators are created lazily at the first step under the names `<tensor name>_<accumulator>_0`
+    (train() runs in a fresh unique-name scope)."""
+    problems = optimizer_mismatches(expected_accumulators(optimizer, model), arrays)
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise TrainingError(f"{source}: optimizer state does not match the model ({'; '.join(problems[:3])}"
+                            f"{more}); resume from a checkpoint run_glue.py saved for this model")
     params = dict(model.named_parameters())
-    state, unknown = {}, []
+    state = {}
     for key, value in arrays.items():
         name, _, accumulator = key.partition("::")
-        if name not in params:
-            unknown.append(name)
-            continue
         state[f"{params[name].name}_{accumulator}_0"] = paddle.to_tensor(value)
-    missing = sorted(set(params) - {k.partition("::")[0] for k in arrays})
-    if unknown or missing:
-        raise TrainingError(f"{source}: optimizer state does not match the model (missing "
-                            f"{missing[:3]}, unknown {unknown[:3]}); resume with the same model type")
     optimizer.set_state_dict(state)
 
 
@@ -198,6 +214,9 @@ def read_json(path: Path) -> Any:
 
 # trainer_state.json fields a resume needs, beyond TrainState's own defaults: each a count >= 0.
 RESUME_COUNTS = ("global_step", "epoch", "batches_done", "seed", "global_batch", "accumulation", "total_steps")
+# The history lists of trainer_state.json: each entry an object with these number fields.
+HISTORY_FIELDS = {"train_log": ("step", "loss"), "eval_log": ("step",),
+                  "checkpoint_losses": ("step", "from_step", "loss")}
 
 
 def trainer_state_problem(saved: Any) -> str | None:
@@ -210,13 +229,44 @@ def trainer_state_problem(saved: Any) -> str | None:
         value = saved[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             return f"{key!r} is {value!r}, not a count"
-    for key in ("train_log", "eval_log", "checkpoint_losses"):
-        if not isinstance(saved.get(key, []), list):
+    for key, fields in HISTORY_FIELDS.items():
+        history = saved.get(key, [])
+        if not isinstance(history, list):
             return f"{key!r} is not a list"
+        for i, entry in enumerate(history):
+            if not _history_entry_ok(key, entry):
+                wanted = ", ".join(fields) + (" and a path" if key == "checkpoint_losses" else "")
+                return f"{key!r} entry {i} is {json.dumps(entry)[:40]}, not an object with numbers {wanted}"
     for key in ("best_metric", "first_loss"):
         value = saved.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if value is not None and not _is_number(value):
             return f"{key!r} is {value!r}, not a number"
+    return run_settings_problem(saved)
+
+
+def _history_entry_ok(key: str, entry: Any) -> bool:
+    if not isinstance(entry, dict) or not all(_is_number(entry.get(f)) for f in HISTORY_FIELDS[key]):
+        return False
+    if key != "checkpoint_losses":
+        return True
+    return isinstance(entry.get("path"), str) and (entry.get("next_loss") is None or _is_number(entry["next_loss"]))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def run_settings_problem(saved: dict) -> str | None:
+    """A "run_settings" record that lacks settings (it would let their changes through unseen). A
+    checkpoint without the record at all is older than it, and is taken (see `check_resumable`)."""
+    if "run_settings" not in saved:
+        return None
+    recorded = saved["run_settings"]
+    if not isinstance(recorded, dict):
+        return f"'run_settings' is {json.dumps(recorded)[:40]}, not an object"
+    missing = [k for k in (*RUN_DEFINING, GLOBAL_BATCH) if k not in recorded]
+    if missing:
+        return f"'run_settings' lacks {', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}"
     return None
 
 
@@ -240,7 +290,7 @@ def check_resumable(saved: dict, run: Run, ckpt: Path) -> list[str]:
     """Refuse a resume whose run-defining settings differ from the checkpoint's (unless
     --allow_changed_settings, which logs each change); returns the changes."""
     recorded = saved.get("run_settings")
-    if not isinstance(recorded, dict):            # checkpoints written before the record existed
+    if recorded is None:                          # checkpoints written before the record existed
         recorded = {"seed": saved["seed"], "global_batch_size": saved["global_batch"],
                     "gradient_accumulation_steps": saved["accumulation"]}
         recorded |= {k: saved[v] for k, v in (("task_name", "task"), ("model_type", "model_type")) if v in saved}
@@ -314,15 +364,29 @@ def resume_state(run: Run, ckpt: Path) -> None:
     changes = check_resumable(saved, run, ckpt)
     known = TrainState.__dataclass_fields__
     run.state = TrainState(**{k: v for k, v in saved.items() if k in known})
+    relocate_checkpoints(run.state, ckpt)
     run.best_source = best_model_source(run, ckpt, any(c.startswith("--task_name") for c in changes))
     arrays = read_optimizer_arrays(ckpt / OPTIMIZER_FILE)
     load_optimizer_arrays(run.optimizer, unwrap(run.model), arrays, ckpt / OPTIMIZER_FILE)
-    run.scheduler.set_state_dict(read_scheduler_state(ckpt / SCHEDULER_FILE, run.state.global_step))
+    read_scheduler_state(ckpt / SCHEDULER_FILE, run.state.global_step)
+    # The rate from this run's schedule at the checkpoint's step, not the saved one: a changed
+    # --learning_rate or schedule (--allow_changed_settings) applies from the first resumed step.
+    run.scheduler.step(run.state.global_step)
     if run.scaler is not None and (ckpt / SCALER_FILE).is_file():
         run.scaler.load_state_dict(read_json(ckpt / SCALER_FILE))
     restore_rng(run, ckpt / RNG_FILE)
     logger.info("resumed from %s at step %d (epoch %d, batch %d of the epoch)", ckpt,
                 run.state.global_step, run.state.epoch, run.state.batches_done)
+
+
+def relocate_checkpoints(state: TrainState, ckpt: Path) -> None:
+    """Point the run's checkpoint records at where they are now (a run moved or copied elsewhere
+    keeps its paths of then): `ckpt` itself, and its siblings of the recorded names that exist."""
+    state.last_checkpoint = str(ckpt)
+    for record in state.checkpoint_losses:
+        here = ckpt if record["step"] == state.global_step else ckpt.parent / Path(record["path"]).name
+        if here.is_dir():
+            record["path"] = str(here)
 
 
 def restore_rng(run: Run, path: Path) -> None:
