@@ -33,6 +33,7 @@ from squeezebert_paddle.demo import is_demo
 from squeezebert_paddle.errors import ExpectedError, run_main, threads_problem
 from squeezebert_paddle.fileio import atomic_write_json, atomic_write_text, hold_lock, path_flag
 from squeezebert_paddle.qqp_benchmark import cpu_has_bf16
+from squeezebert_paddle.timing import busy_machine_note
 
 ROOT = Path(__file__).resolve().parent
 CLASSIFIER, HEADLESS = "squeezebert-mnli", "squeezebert-mnli-headless"
@@ -156,6 +157,9 @@ def time_qqp(args, model: Path, out: Path, logs: Path) -> dict:
         runs.append(("paddle-bf16", "run_qqp_paddle.py", ["--precision", "bf16"]))
     reports = {}
     print("      one pass each; bench/bench_qqp.py alternates runtimes for steadier ratios", flush=True)
+    busy = busy_machine_note()
+    if busy:
+        print(f"      {busy}", flush=True)
     for row, script, extra in runs:
         path = out / f"qqp_{row}.json"
         run_script(script, *common, *extra, "--output_json", path, log=logs / f"3_qqp_{row}.log")

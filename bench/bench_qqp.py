@@ -36,6 +36,7 @@ from squeezebert_paddle.checkpoint import (GET_CHECKPOINTS, HF_CONFIG_FILE, HF_W
                                            CheckpointError, is_hf_checkpoint, require_model_dir)
 from squeezebert_paddle.errors import threads_problem  # noqa: E402
 from squeezebert_paddle.input_files import file_problem  # noqa: E402
+from squeezebert_paddle.timing import busy_machine_note  # noqa: E402
 from run_qqp_onnx import missing_runtime  # noqa: E402  (bench/ is this script's directory)
 
 DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs.jsonl"     # on the developers' machines only
@@ -245,6 +246,9 @@ def main(argv=None) -> int:
     args.data_path, args.model_dir, args.vocab = (p.resolve() for p in (args.data_path, args.model_dir,
                                                                         args.vocab))
     peaks = peak(args.threads) if args.device == "cpu" else {}
+    busy = busy_machine_note()
+    if busy:
+        print(busy, flush=True)
     results = run_rounds(rows, args)
     print(f"\nQQP pairs: first {args.limit} of {args.data_path.name}, batch {args.batch_size}, max_seq_len "
           f"{args.max_seq_len}, {'sorted' if args.sort_by_length else 'unsorted'}, {args.threads} threads, "

@@ -23,7 +23,9 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_dir", type=Path, default=ROOT / "models" / "squeezebert-mnli")
-    p.add_argument("--data_path", type=Path, default=ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs.jsonl")
+    p.add_argument("--data_path", type=Path,
+                   help="QQP pairs (default: as bench_qqp.py: the developers' pairs, else GLUE's dev.tsv, else "
+                        "the shipped sample)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--batch_size", type=int, default=16)
@@ -32,15 +34,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--profile", action="store_true")
     args = p.parse_args()
-    from squeezebert_paddle.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+    from squeezebert_paddle.checkpoint import CONFIG_FILE, require_model_dir
     from squeezebert_paddle.configuration import SqueezeBertConfig
     from squeezebert_paddle.data import encode_examples, make_batches, read_pairs
     from squeezebert_paddle.inference import Predictor, cached_export
     from squeezebert_paddle.tokenizer import SqueezeBertTokenizer
-    if not (args.model_dir / WEIGHTS_FILE).is_file():
-        sys.exit(f"error: {args.model_dir} is not a converted model directory; run "
-                 f"`python convert_torch_to_paddle.py --demo` first (or pass --model_dir)")
-    examples, _ = read_pairs(args.data_path)
+    from bench_qqp import default_data_path          # bench/ is this script's directory
+    require_model_dir(args.model_dir)
+    examples, _ = read_pairs(args.data_path or default_data_path())
     tokenizer = SqueezeBertTokenizer.from_pretrained(args.model_dir)
     encoded = encode_examples(tokenizer, examples[:args.limit], 128)
     batches = make_batches(encoded, args.batch_size, tokenizer.pad_token_id)

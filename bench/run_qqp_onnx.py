@@ -139,7 +139,7 @@ def main() -> int:
         out = run_onnx({name: getattr(batch, name) for name in INPUTS})
         return out if out.ndim == 2 else None          # logits; an encoder's hidden states are not compared
 
-    report = qb.common_fields(args, args.runtime, {"torch (export)": torch.__version__, **versions}, args.runtime)
+    report = qb.common_fields(args, args.runtime, {"torch (export)": torch.__version__, **versions}, "hf-onnx-export")
     report.update(qb.run(args, workload, forward))
     qb.finish(args, report)
     return 0

@@ -20,7 +20,7 @@ from .flops import BERT_BASE, SQUEEZEBERT, EncoderShape, packed_flops, workload_
 from .assets import SAMPLE_QQP_DEV, VOCAB_FILE
 from .data import Batch, encode_examples, make_batches, read_pairs, restore_order
 from .checkpoint import (CONFIG_FILE, GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES, CheckpointError,
-                         is_hf_checkpoint, max_positions, require_model_dir)
+                         check_vocab_fits, is_hf_checkpoint, max_positions, require_model_dir)
 from .demo import MNLI_LABELS, model_line
 from .errors import ExpectedError, threads_problem
 from .fileio import atomic_write_json, path_flag, unwritable_file_reason
@@ -153,6 +153,11 @@ def check_model_dir(args, framework: str) -> None:
         fix = (f"write one from this Paddle model with `python convert_torch_to_paddle.py --reverse --model_dir "
                f"{path} --output_dir HF_DIR`" if (path / CONFIG_FILE).is_file() else GET_CHECKPOINTS)
         raise UsageError(f"--model_path {path} {state}: {fix}")
+    else:
+        try:
+            check_vocab_fits(path)             # require_model_dir checks it on the Paddle side
+        except CheckpointError as err:
+            raise UsageError(f"--model_path: {err}") from None
 
 
 def model_summary(args) -> str:

@@ -6,6 +6,7 @@ clock read so asynchronous GPU work is inside the measured interval.
 """
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -82,3 +83,17 @@ def classification_report(predictions: Sequence[int] | np.ndarray,
     """Accuracy and binary F1 of the benchmark's duplicate/not-duplicate predictions."""
     scores = acc_and_f1(predictions, labels)
     return {"accuracy": scores["accuracy"], "f1": scores["f1"], "examples": len(labels)}
+
+
+def busy_machine_note() -> str | None:
+    """A NOTE line when other processes already keep this machine's cores busy (1-minute load average
+    above the core count): speeds measured now are low and their ratios unreliable. None otherwise."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:                  # not available on this platform
+        return None
+    cores = os.cpu_count() or 1
+    if load <= cores:
+        return None
+    return (f"NOTE: this machine is busy (load average {load:.1f} on {cores} cores): other processes share "
+            f"the CPU, so the speeds below are low and their ratios unreliable; measure on an idle machine")

@@ -318,3 +318,37 @@ def test_converter_cli_says_what_a_non_file_is_in_one_line(tmp_path, tiny_hf_sta
     assert code == 1 and capsys.readouterr().err == (
         f"convert: error: {src / 'config.json'}: config: architectures must be a list of model class names, got "
         f"'SqueezeBertModel'\n")
+
+
+# -- the same checks where the torch script and fine-tuning meet a model directory ------------------
+
+def test_torch_side_and_run_glue_refuse_a_vocab_larger_than_the_embeddings(tiny_qqp, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from squeezebert_paddle import qqp_benchmark as qb
+    from squeezebert_paddle.training.settings import model_dir_problem
+    model_dir = tmp_path / "m"
+    shutil.copytree(tiny_qqp["dir"], model_dir)
+    vocab_size = json.loads((model_dir / "config.json").read_text())["vocab_size"]
+    with open(model_dir / "vocab.txt", "a", encoding="utf-8") as f:
+        f.write("".join(f"extra{i}\n" for i in range(5)))
+    args = SimpleNamespace(random_init=False, model_type="squeezebert", model_path=model_dir)
+    with pytest.raises(qb.UsageError, match=rf"vocab.txt has {vocab_size + 5} entries but the model's "
+                                            rf"vocab_size is {vocab_size}"):
+        qb.check_model_dir(args, "torch")
+    settings = SimpleNamespace(model_name_or_path=str(model_dir), model_type="squeezebert")
+    assert f"has {vocab_size + 5} entries" in model_dir_problem(settings)
+
+
+def test_best_weights_with_nan_are_refused_when_loaded_back(tiny_paddle_dir, tmp_path):
+    from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
+    from squeezebert_paddle.training.errors import TrainingError
+    from squeezebert_paddle.training.models import load_weights_from
+    model_dir = copy_of(tiny_paddle_dir, tmp_path)
+    state = read_pdparams(model_dir / WEIGHTS_FILE)
+    name = next(iter(state))
+    state[name] = np.full_like(state[name], np.nan)
+    write_pdparams(model_dir / WEIGHTS_FILE, state)
+    model = SqueezeBertForSequenceClassification.from_pretrained(tiny_paddle_dir)
+    with pytest.raises(TrainingError, match=rf"{WEIGHTS_FILE}: .*{name}"):
+        load_weights_from(model, model_dir)

@@ -74,3 +74,12 @@ def test_peak_memory_is_at_least_current_rss():
 def test_classification_report():
     report = classification_report(np.array([1, 0, 1, 1, 0, 1]), [1, 0, 0, 1, 1, 1])
     assert report == pytest.approx({"accuracy": 4 / 6, "f1": 0.75, "examples": 6})
+
+
+def test_busy_machine_note_only_when_the_load_exceeds_the_cores(monkeypatch):
+    from squeezebert_paddle import timing
+    monkeypatch.setattr(timing.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(timing.os, "getloadavg", lambda: (1.9, 0.0, 0.0))
+    assert timing.busy_machine_note() is None
+    monkeypatch.setattr(timing.os, "getloadavg", lambda: (3.25, 0.0, 0.0))
+    assert timing.busy_machine_note().startswith("NOTE: this machine is busy (load average 3.2 on 2 cores)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import paddle
 
-from ..checkpoint import WEIGHTS_FILE, CheckpointError, read_pdparams
+from ..checkpoint import WEIGHTS_FILE, CheckpointError, read_pdparams, weights_problem
 from ..configuration import ConfigError
 from ..data import Batch
 from .errors import TrainingError
@@ -73,6 +73,9 @@ def switch_to_fused_kernels(model, device: str) -> bool:
 def load_weights_from(model, model_dir: Path) -> None:
     """Overwrite `model`'s weights with those saved in `model_dir` (a best/ or checkpoint dir)."""
     state = read_pdparams(model_dir / WEIGHTS_FILE)
+    problem = weights_problem(state)
+    if problem:
+        raise TrainingError(f"{model_dir / WEIGHTS_FILE}: {problem}")
     model.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
 
 

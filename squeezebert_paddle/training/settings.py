@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, max_positions
+from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, max_positions, vocab_problem
 from ..tokenizer import sequence_length_problem as length_problem
 from ..data import TaskSpec, get_task, locate_glue_data, missing_data_message
 from ..errors import threads_problem
@@ -161,7 +161,10 @@ def model_dir_problem(s: RunSettings) -> str | None:
     missing = [n for n in needed if not (model_dir / n).is_file()]
     if missing:
         return f"--model_name_or_path {model_dir} lacks {', '.join(missing)}"
-    return None
+    try:
+        return vocab_problem(model_dir)          # token ids must be rows of the embedding table
+    except CheckpointError as err:
+        return str(err)
 
 
 def sequence_length_problem(s: RunSettings) -> str | None:
