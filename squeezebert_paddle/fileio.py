@@ -31,14 +31,13 @@ import json
 import os
 import re
 import shutil
-import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .input_files import file_problem
+from .input_files import file_problem, mode_problem
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -278,9 +277,8 @@ def open_regular(path: str | os.PathLike, mode: str = "rb", **kwargs):
     swapped in after any earlier check cannot hang the reader either."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        kind = os.fstat(fd).st_mode
-        if not stat.S_ISREG(kind):
-            what = "is a directory, not a file" if stat.S_ISDIR(kind) else "not a regular file (a FIFO, socket or device)"
+        what = mode_problem(os.fstat(fd).st_mode)
+        if what:
             raise OSError(errno.EINVAL, what, os.fspath(path))
         os.set_blocking(fd, True)
         return os.fdopen(fd, mode, **kwargs)

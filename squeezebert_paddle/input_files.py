@@ -24,6 +24,11 @@ def file_problem(path: str | os.PathLike) -> str | None:
         if err.errno == errno.ELOOP:
             return "a symbolic link loop, not a regular file"
         return err.strerror or os.strerror(err.errno)
+    return mode_problem(mode)
+
+
+def mode_problem(mode: int) -> str | None:
+    """None for a regular file's st_mode; else what the file is, as `file_problem` says it."""
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISDIR(mode):
