@@ -264,8 +264,8 @@ def test_config_files_that_are_not_utf8_end_in_one_line(tmp_path, headless_dir, 
     (bad_tokenizer / "tokenizer_config.json").write_bytes(b'{"do_lower_case": true, "x": "caf\xe9"}')
     assert main(flags(bad_tokenizer, glue_dir / "QQP", tmp_path / "o2", "QQP", "--max_steps", 1)) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith(f"run_glue.py: error: {bad_tokenizer}: the tokenizer files (vocab.txt, "
-                           f"tokenizer_config.json) cannot be read ('utf-8' codec can't decode byte 0xe9")
+    assert last == (f"run_glue.py: error: {bad_tokenizer / 'tokenizer_config.json'}: not UTF-8 text (byte 0xe9 "
+                    f"at offset 33); restore the file from the checkpoint's source")
 
 
 # -- where the data comes from, random weights, a used output directory ------------------------------
@@ -365,8 +365,8 @@ def test_overwrite_output_dir_removes_the_previous_run(tmp_path, headless_dir, g
     caplog.set_level("INFO")
     assert main(flags(headless_dir, data, out, "rte", *common, "--max_steps", 1, "--overwrite_output_dir")) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "args.json", "best", "checkpoint-1", "final", "metrics.jsonl", "notes.txt", "trainer_state.json",
-        "training_curves.png", "visualdl"]
+        ".run_glue.lock", "args.json", "best", "checkpoint-1", "final", "metrics.jsonl", "notes.txt",
+        "trainer_state.json", "training_curves.png", "visualdl"]
     assert (out / "notes.txt").read_text() == "mine"
     assert trainer_state(out)["global_step"] == 1
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
@@ -663,7 +663,8 @@ def test_full_disk_while_saving_is_one_line_and_leaves_the_last_checkpoint(tmp_p
         f"run_glue.py: error: could not write {out / 'checkpoint-4'}: No space left on device; nothing of it "
         f"was left and {out / 'checkpoint-2'} is intact: continue with --resume_from_checkpoint "
         f"{out / 'checkpoint-2'}, after freeing some space or with another --output_dir")
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(("checkpoint-", "."))) == ["checkpoint-2"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(("checkpoint-", "."))) == [
+        ".run_glue.lock", "checkpoint-2"]                  # the lock file stays; flock dies with its process
     monkeypatch.setattr(state_module, "write_pdparams", real)
     assert main(resume_args(headless_dir, rte_run, out, out / "checkpoint-2")) == 0
 

@@ -10,6 +10,7 @@ import paddle
 from ..checkpoint import WEIGHTS_FILE, CheckpointError, read_pdparams, weights_problem
 from ..configuration import ConfigError
 from ..data import Batch
+from ..errors import ExpectedError
 from .errors import TrainingError
 
 
@@ -36,6 +37,8 @@ def load_glue_tokenizer(model_type: str, model_dir: str | os.PathLike):
             return SqueezeBertTokenizer.from_pretrained(model_dir)
         from paddlenlp.transformers import BertTokenizer
         return PaddleNLPPairTokenizer(BertTokenizer.from_pretrained(str(model_dir)))
+    except ExpectedError:               # the tokenizer's own line names the file
+        raise
     except ValueError as err:           # also a file that is not UTF-8 or not JSON
         raise TrainingError(f"{model_dir}: the tokenizer files (vocab.txt, tokenizer_config.json) cannot be "
                             f"read ({' '.join(str(err).split())}); restore them from the checkpoint's "
