@@ -65,12 +65,11 @@ def as_json(result, tolerance: float) -> dict:
 
 def main(argv=None) -> int:
     from squeezebert_paddle.errors import ExpectedError
-    from squeezebert_paddle.fileio import unwritable_file_reason
+    from squeezebert_paddle.fileio import output_json_problem
     args = parse_args(argv)
-    reason = unwritable_file_reason(args.output_json) if args.output_json else None
-    if reason:                     # checked before the comparisons, which take minutes
-        raise ExpectedError(f"--output_json {args.output_json} cannot be written: {reason}; pass a file in a "
-                            f"writable directory")
+    problem = output_json_problem(args.output_json)
+    if problem:                    # checked before the comparisons, which take minutes
+        raise ExpectedError(problem)
     dirs = args.model_dir or find_converted(args.models_root)
     if not dirs:
         raise ExpectedError(f"no converted models under {args.models_root}; run `python convert_torch_to_paddle.py` "

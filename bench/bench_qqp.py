@@ -35,6 +35,7 @@ from squeezebert_paddle.assets import SAMPLE_QQP_DEV as SAMPLE  # noqa: E402
 from squeezebert_paddle.checkpoint import (GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES,  # noqa: E402
                                            CheckpointError, is_hf_checkpoint, require_model_dir)
 from squeezebert_paddle.errors import threads_problem  # noqa: E402
+from squeezebert_paddle.fileio import output_json_problem  # noqa: E402
 from squeezebert_paddle.input_files import file_problem  # noqa: E402
 from squeezebert_paddle.timing import busy_machine_note  # noqa: E402
 from run_qqp_onnx import missing_runtime  # noqa: E402  (bench/ is this script's directory)
@@ -194,10 +195,8 @@ def flag_problem(args, rows: list[str]) -> str | None:
 
 
 def input_problem(args, rows: list[str]) -> str | None:
-    """What stops the rows from running (checked before any row starts), as one line, or None."""
-    problem = flag_problem(args, rows)
-    if problem:
-        return problem
+    """What stops the rows from running (checked before any row starts, after `flag_problem`), as one
+    line, or None."""
     what = file_problem(args.data_path)
     if what:
         return (f"--data_path {args.data_path}: {what}; pass a GLUE QQP dev.tsv or JSON lines with "
@@ -214,7 +213,7 @@ def input_problem(args, rows: list[str]) -> str | None:
     bert_rows = any(ROWS[r][1] == "bert" for r in rows)
     if (bert_rows or not (args.model_dir / "vocab.txt").is_file()) and not args.vocab.is_file():
         return f"--vocab {args.vocab}: not found; pass the uncased WordPiece vocab.txt"
-    return qqp_benchmark.output_json_problem(args.output_json)
+    return output_json_problem(args.output_json)
 
 
 def default_data_path() -> Path:

@@ -139,12 +139,13 @@ def require_model_dir(model_dir: str | os.PathLike, files=(CONFIG_FILE, WEIGHTS_
     missing = [name for name in files if not (model_dir / name).is_file()]
     if not missing:
         if check_vocab:
+            vocab_size = None
             if CONFIG_FILE in files:      # every field checked now, before a script reads its data
                 try:
-                    SqueezeBertConfig.from_json_file(model_dir / CONFIG_FILE)
+                    vocab_size = SqueezeBertConfig.from_json_file(model_dir / CONFIG_FILE).vocab_size
                 except ConfigError as err:
                     raise CheckpointError(str(err)) from None
-            check_vocab_fits(model_dir)
+            check_vocab_fits(model_dir, vocab_size)
         return model_dir
     if is_hf_checkpoint(model_dir):
         found = [n for n in (HF_CONFIG_FILE, *HF_WEIGHTS_FILES) if (model_dir / n).is_file()]

@@ -294,9 +294,7 @@ class SqueezeBertConfig:
         values = read_json_object(path, ConfigError)
         try:
             return cls.from_dict(values)
-        except ConfigError as err:
-            raise ConfigError(f"{path}: {err}") from None
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError) as err:          # ConfigError is a ValueError
             raise ConfigError(f"{path}: {err}") from None
 
     @classmethod

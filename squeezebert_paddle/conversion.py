@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_pdparams, read_safetensors, shard_files,
+from .checkpoint import (CONFIG_FILE, SAFETENSORS_FILE, SAFETENSORS_INDEX,
+                         WEIGHTS_FILE, CheckpointError, read_pdparams, read_safetensors, shard_files,
                          weights_problem, write_pdparams)
 from .errors import ExpectedError
 from .fileio import atomic_files, atomic_write_bytes, atomic_write_text, clean_interrupted_writes
@@ -22,8 +23,6 @@ from .configuration import ARCHITECTURES, HF_CONFIG_FILE, ConfigError, SqueezeBe
 from .demo import MARKER_FILE
 from .input_files import is_present, require_regular_file
 
-HF_SAFETENSORS_FILE = "model.safetensors"
-HF_SAFETENSORS_INDEX = "model.safetensors.index.json"
 HF_BIN_FILE = "pytorch_model.bin"
 VOCAB_FILE = "vocab.txt"
 
@@ -212,7 +211,7 @@ def read_config(path: Path, hint: str) -> SqueezeBertConfig:
 
 def read_hf_weights(model_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
     """Load safetensors (preferred; single or sharded) or pytorch_model.bin (weights_only)."""
-    single, index, binary = (model_dir / n for n in (HF_SAFETENSORS_FILE, HF_SAFETENSORS_INDEX, HF_BIN_FILE))
+    single, index, binary = (model_dir / n for n in (SAFETENSORS_FILE, SAFETENSORS_INDEX, HF_BIN_FILE))
     try:
         if is_present(single):
             return read_safetensors([single]), single
@@ -223,7 +222,7 @@ def read_hf_weights(model_dir: Path) -> tuple[dict[str, np.ndarray], Path]:
     if is_present(binary):
         require_regular_file(binary, ConversionError, "download the checkpoint again")
         return _read_torch_bin(binary), binary
-    raise ConversionError(f"{model_dir}: no weights file ({HF_SAFETENSORS_FILE} or {HF_BIN_FILE}); "
+    raise ConversionError(f"{model_dir}: no weights file ({SAFETENSORS_FILE} or {HF_BIN_FILE}); "
                           f"download the checkpoint again")
 
 
@@ -311,11 +310,11 @@ def convert_paddle_dir(paddle_dir, out_dir) -> str:
     hf_config["label2id"] = {v: int(k) for k, v in id2label.items()}
 
     def fill(tmp: Path) -> None:
-        atomic_write_bytes(tmp / HF_SAFETENSORS_FILE, save(hf_state, metadata={"format": "pt"}))
+        atomic_write_bytes(tmp / SAFETENSORS_FILE, save(hf_state, metadata={"format": "pt"}))
         atomic_write_text(tmp / HF_CONFIG_FILE, json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
         _copy_side_files(paddle_dir, out_dir, tmp)
 
-    _write_outputs(out_dir, fill, HF_SAFETENSORS_FILE)
+    _write_outputs(out_dir, fill, SAFETENSORS_FILE)
     return architecture
 
 

@@ -247,6 +247,14 @@ def unwritable_file_reason(path: str | os.PathLike) -> str | None:
     return unwritable_reason(path.parent)
 
 
+def output_json_problem(path: str | os.PathLike | None) -> str | None:
+    """A script's --output_json checked before any work (the report is written after all of it), or None."""
+    reason = unwritable_file_reason(path) if path is not None else None
+    if reason is None:
+        return None
+    return f"--output_json {path} cannot be written: {reason}; pass a file in a writable directory"
+
+
 def clean_interrupted_writes(directory: str | os.PathLike) -> None:
     """Remove the temporaries a killed writer left in `directory`; put back a directory whose
     replacement was interrupted between its two renames."""

@@ -19,7 +19,7 @@ from paddlenlp.transformers.tokenizer_utils_base import AddedToken
 from .configuration import HOW_TO_GET_RELEASED, HUB_IDS
 from .checkpoint import CheckpointError
 from .tokenizer import SqueezeBertTokenizer as FrameworkFreeTokenizer
-from .input_files import file_problem, is_present
+from .input_files import file_problem, is_present, require_regular_file
 from .tokenizer import TOKENIZER_CONFIG_FILE, VOCAB_FILE, TokenizerFileError, read_tokenizer_options, wordpiece_pipeline
 
 
@@ -79,9 +79,8 @@ class SqueezeBertTokenizer(BertTokenizer):
             if not is_present(vocab):
                 raise CheckpointError(f"{vocab} not found: a tokenizer directory holds the uncased WordPiece "
                                       f"{VOCAB_FILE} (every SqueezeBERT checkpoint ships it)")
-            if file_problem(vocab):
-                raise TokenizerFileError(f"{vocab}: {file_problem(vocab)}; a tokenizer directory holds the "
-                                         f"uncased WordPiece {VOCAB_FILE} file")
+            require_regular_file(vocab, TokenizerFileError,
+                                 f"a tokenizer directory holds the uncased WordPiece {VOCAB_FILE} file")
             config = os.path.join(name, TOKENIZER_CONFIG_FILE)
             if is_present(config):
                 read_tokenizer_options(config)     # one line for a broken file, before PaddleNLP reads it

@@ -23,7 +23,7 @@ from .checkpoint import (CONFIG_FILE, GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHT
                          check_vocab_fits, is_hf_checkpoint, max_positions, require_model_dir)
 from .demo import MNLI_LABELS, model_line
 from .errors import ExpectedError, threads_problem
-from .fileio import atomic_write_json, path_flag, unwritable_file_reason
+from .fileio import atomic_write_json, output_json_problem, path_flag
 from .input_files import file_problem, is_present
 from .timing import classification_report, peak_memory_mb, summarize, time_batches
 from .tokenizer import VOCAB_FILE as VOCAB_NAME, sequence_length_problem
@@ -98,14 +98,6 @@ def check_args(args) -> None:
         raise UsageError(problem)
     if args.limit is None and args.device == "cpu":
         args.limit = CPU_DEFAULT_LIMIT
-
-
-def output_json_problem(path: Path | None) -> str | None:
-    """--output_json checked before any work (the report is written after all of it), or None."""
-    reason = unwritable_file_reason(path) if path is not None else None
-    if reason is None:
-        return None
-    return f"--output_json {path} cannot be written: {reason}; pass a file in a writable directory"
 
 
 def parse_checked(parser: argparse.ArgumentParser, framework: str):

@@ -17,7 +17,7 @@ from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizer
 
 from .configuration import HUB_IDS
 from .errors import ExpectedError
-from .input_files import file_problem, is_present, read_json_object, utf8_problem
+from .input_files import file_problem, is_present, read_json_object, require_regular_file, utf8_problem
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
@@ -37,13 +37,11 @@ class VocabNotFoundError(ExpectedError, FileNotFoundError):
 
 def read_vocab(vocab_file: Path) -> dict[str, int]:
     """token -> id (its first line number) from a UTF-8 vocab.txt holding BERT's special tokens."""
-    problem = file_problem(vocab_file)
-    if problem == "not found":
+    if file_problem(vocab_file) == "not found":
         raise VocabNotFoundError(f"{vocab_file}: vocabulary file not found; a SqueezeBERT model "
                                  f"directory needs the uncased WordPiece vocab.txt")
-    if problem:
-        raise TokenizerFileError(f"{vocab_file}: {problem}; a model directory needs the uncased WordPiece "
-                                 f"vocab.txt file")
+    require_regular_file(vocab_file, TokenizerFileError,
+                         "a model directory needs the uncased WordPiece vocab.txt file")
     vocab = {}
     try:
         with open(vocab_file, encoding="utf-8") as f:

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, max_positions, vocab_problem
-from ..tokenizer import sequence_length_problem as length_problem
 from ..data import TaskSpec, get_task, locate_glue_data, missing_data_message
 from ..errors import threads_problem
 from ..fileio import unwritable_reason
-from ..tokenizer import VOCAB_FILE
+from ..tokenizer import VOCAB_FILE, sequence_length_problem as length_problem
 from .output_layout import TRAINER_STATE_FILE, run_outputs
 
 PADDLENLP_CONFIG_FILE = "config.json"       # PaddleNLP's BERT directories (older versions: CONFIG_FILE)

@@ -270,8 +270,9 @@ def run_settings_problem(saved: dict) -> str | None:
     return None
 
 
-def read_scheduler_state(path: Path, global_step: int) -> dict:
-    """lr_scheduler.json, checked: the schedule has stepped once per optimizer step."""
+def check_scheduler_state(path: Path, global_step: int) -> None:
+    """lr_scheduler.json, checked: the schedule has stepped once per optimizer step. (The rate itself is
+    re-derived from this run's schedule, see `resume_state`.)"""
     saved = read_json(path)
     epoch = saved.get("last_epoch") if isinstance(saved, dict) else None
     lr = saved.get("last_lr") if isinstance(saved, dict) else None
@@ -283,12 +284,11 @@ def read_scheduler_state(path: Path, global_step: int) -> dict:
     if epoch != global_step:
         raise TrainingError(f"{path}: the schedule is at step {epoch}, the checkpoint at step {global_step}; "
                             f"the checkpoint is damaged: resume from another checkpoint-<step>")
-    return saved
 
 
-def check_resumable(saved: dict, run: Run, ckpt: Path) -> list[str]:
+def check_resumable(saved: dict, run: Run, ckpt: Path) -> bool:
     """Refuse a resume whose run-defining settings differ from the checkpoint's (unless
-    --allow_changed_settings, which logs each change); returns the changes."""
+    --allow_changed_settings, which logs each change); returns whether the task changed."""
     recorded = saved.get("run_settings")
     if recorded is None:                          # checkpoints written before the record existed
         recorded = {"seed": saved["seed"], "global_batch_size": saved["global_batch"],
@@ -296,7 +296,8 @@ def check_resumable(saved: dict, run: Run, ckpt: Path) -> list[str]:
         recorded |= {k: saved[v] for k, v in (("task_name", "task"), ("model_type", "model_type")) if v in saved}
         logger.warning("%s records only %s of the run's settings; the others are taken as given", ckpt,
                        ", ".join(recorded))
-    changes = setting_changes(recorded, run_record(run.settings, run.plan.global_batch))
+    now = run_record(run.settings, run.plan.global_batch)
+    changes = setting_changes(recorded, now)
     if changes and not run.settings.allow_changed_settings:
         raise TrainingError(f"{ckpt} was saved by a run with other settings ({'; '.join(changes)}); resume "
                             f"with the checkpoint's values, or pass --allow_changed_settings to continue "
@@ -306,7 +307,7 @@ def check_resumable(saved: dict, run: Run, ckpt: Path) -> list[str]:
     if saved["total_steps"] != run.plan.total_steps:
         logger.warning("%s: total steps change from %d to %d; the learning-rate schedule changes with it",
                        ckpt, saved["total_steps"], run.plan.total_steps)
-    return changes
+    return recorded.get("task_name", now["task_name"]) != now["task_name"]
 
 
 def best_model_source(run: Run, ckpt: Path, task_changed: bool) -> Path | None:
@@ -361,14 +362,14 @@ def resume_state(run: Run, ckpt: Path) -> None:
     if problem:
         raise TrainingError(f"{ckpt / TRAINER_STATE_FILE}: {problem}; the checkpoint is damaged or not "
                             f"run_glue.py's: resume from another checkpoint-<step>")
-    changes = check_resumable(saved, run, ckpt)
+    task_changed = check_resumable(saved, run, ckpt)
     known = TrainState.__dataclass_fields__
     run.state = TrainState(**{k: v for k, v in saved.items() if k in known})
     relocate_checkpoints(run.state, ckpt)
-    run.best_source = best_model_source(run, ckpt, any(c.startswith("--task_name") for c in changes))
+    run.best_source = best_model_source(run, ckpt, task_changed)
     arrays = read_optimizer_arrays(ckpt / OPTIMIZER_FILE)
     load_optimizer_arrays(run.optimizer, unwrap(run.model), arrays, ckpt / OPTIMIZER_FILE)
-    read_scheduler_state(ckpt / SCHEDULER_FILE, run.state.global_step)
+    check_scheduler_state(ckpt / SCHEDULER_FILE, run.state.global_step)
     # The rate from this run's schedule at the checkpoint's step, not the saved one: a changed
     # --learning_rate or schedule (--allow_changed_settings) applies from the first resumed step.
     run.scheduler.step(run.state.global_step)
