@@ -88,6 +88,20 @@ def check_export_location(args) -> None:
                             f"or use --backend dygraph")
 
 
+def kernels_forward(args, model, has_head: bool):
+    from squeezebert_paddle import cpu_encoder
+    from squeezebert_paddle.errors import ExpectedError
+    if not cpu_encoder.available():
+        raise ExpectedError(f"--backend kernels: the CPU inference kernels are unavailable "
+                            f"({cpu_encoder.unavailable_reason()}); use --backend inference")
+    encoder = cpu_encoder.CpuEncoder(model, args.precision, args.threads)
+
+    def forward(batch):
+        out = encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        return out if has_head else None
+    return forward
+
+
 def dygraph_forward(args, model):
     import paddle
     dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(args.precision)
@@ -102,7 +116,10 @@ def dygraph_forward(args, model):
 
 def main() -> int:
     p = qb.build_parser("Paddle")
-    p.add_argument("--backend", choices=("inference", "dygraph"), default="inference")
+    p.add_argument("--backend", choices=("inference", "kernels", "dygraph"), default="inference",
+                   help="inference: the exported program in a paddle.inference predictor (oneDNN on CPU); "
+                        "kernels: the project's own CPU kernels (SqueezeBERT, CPU, fp32/bf16; fastest on CPU); "
+                        "dygraph: the Paddle model as it is")
     p.add_argument("--tensorrt", action="store_true", help="GPU inference through TensorRT")
     args = qb.parse_checked(p, "paddle")
     import paddle
@@ -115,6 +132,10 @@ def main() -> int:
         # paddle.amp.auto_cast only acts on GPU/XPU/custom places: on CPU it would silently run fp32.
         raise qb.UsageError("--precision bf16 with --backend dygraph: Paddle's AMP does nothing on CPU (it "
                             "would run fp32); use --backend inference for oneDNN bf16")
+    if args.backend == "kernels" and (args.device != "cpu" or args.model_type != "squeezebert"
+                                      or args.precision not in ("fp32", "bf16")):
+        raise qb.UsageError("--backend kernels runs SqueezeBERT on the CPU in fp32 or bf16; use --backend "
+                            "inference for --device gpu, BERT or fp16")
     check_export_location(args)
     paddle.set_device("gpu" if args.device == "gpu" else "cpu")
     paddle.set_flags({"FLAGS_use_mkldnn": args.device == "cpu"}) if args.backend == "dygraph" else None
@@ -129,6 +150,8 @@ def main() -> int:
         sync = None   # predictor.run() returns after the outputs are copied to the host
         # our SqueezeBERT export skips the padding (BERT's does not): count what it executes
         packed_multiple = predictor.pad_multiple if args.model_type == "squeezebert" else None
+    elif args.backend == "kernels":
+        forward, sync, packed_multiple = kernels_forward(args, model, has_head), None, None
     else:
         packed_multiple = None
         paddle.base.core.set_num_threads(args.threads)   # dygraph's math threads (default: 1)
@@ -141,7 +164,8 @@ def main() -> int:
     from importlib.metadata import version   # not `import paddlenlp`: it would import torch too
     report = qb.common_fields(args, "paddle", {"paddle": paddle.__version__, "paddlenlp": version("paddlenlp")},
                               args.backend + ("+tensorrt" if args.tensorrt else ""))
-    report.update(qb.run(args, workload, forward, sync, packed_multiple=packed_multiple))
+    report.update(qb.run(args, workload, forward, sync, packed_multiple=packed_multiple,
+                         per_sequence=args.backend == "kernels"))
     qb.finish(args, report)
     return 0
 

@@ -29,6 +29,7 @@ import sysconfig
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import paddle
@@ -37,12 +38,40 @@ from .fileio import atomic_write_bytes, user_cache_dir
 
 logger = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).resolve().parent / "kernels" / "fused_cpu.cc"
+KERNELS = Path(__file__).resolve().parent / "kernels"
+SOURCE = KERNELS / "fused_cpu.cc"
 # -march=native: the kernels are built on the machine that runs them. -ffast-math lets GCC vectorize
 # expf/erff through glibc's vector math library.
 CFLAGS = ["-O3", "-march=native", "-fopenmp", "-ffast-math"]
 LDFLAGS = ["-fopenmp"]
 NAME = "squeezebert_fused_cpu"
+
+
+@dataclass(frozen=True)
+class Library:
+    """A kernel library built from one source file (plus headers copied beside it)."""
+    name: str
+    source: Path
+    headers: tuple[Path, ...] = ()
+    what: str = "fused CPU kernels"
+
+    def ldflags(self) -> list[str]:
+        return LDFLAGS
+
+
+class InferenceLibrary(Library):
+    """kernels/inference_cpu.cc calls oneDNN, the copy Paddle ships (paddle/libs/libdnnl.so.3), and
+    runs its loops on that library's OpenMP runtime (libiomp5), not GCC's: two OpenMP runtimes spin
+    against each other on the same cores."""
+
+    def ldflags(self) -> list[str]:
+        libs = str(Path(paddle.__file__).resolve().parent / "libs")
+        return [f"-L{libs}", "-l:libdnnl.so.3", "-l:libiomp5.so", f"-Wl,-rpath,{libs}"]
+
+
+INFERENCE = InferenceLibrary("squeezebert_inference_cpu", KERNELS / "inference_cpu.cc",
+                             (KERNELS / "onednn_c_api.h",), "CPU inference kernels")
+_inference_state: dict = {}
 _SEED_HIGH = 2**31 - 1          # paddle.randint takes int32 bounds: two draws make a 62-bit seed
 
 _module = None
@@ -53,12 +82,18 @@ def enabled() -> bool:
     return os.environ.get("SQUEEZEBERT_FUSED_KERNELS", "1") != "0"
 
 
-def cache_dir() -> Path:
+def training_library() -> Library:
+    return Library(NAME, SOURCE)
+
+
+def cache_dir(library: Library | None = None) -> Path:
     """The build directory: keyed by everything Paddle's builder records and compares (source, flags,
     the include and library paths of this Python and this Paddle install) plus the CPU (-march=native),
     so two checkouts share one build while two venvs each keep their own."""
+    library = library or training_library()
     root = os.environ.get("SQUEEZEBERT_KERNEL_DIR") or user_cache_dir() / "kernels"
-    parts = [SOURCE.read_bytes(), *(flag.encode() for flag in CFLAGS + LDFLAGS), paddle.__version__.encode(),
+    parts = [library.source.read_bytes(), *(h.read_bytes() for h in library.headers),
+             *(flag.encode() for flag in CFLAGS + library.ldflags()), paddle.__version__.encode(),
              os.path.realpath(paddle.__file__).encode(), sysconfig.get_paths()["include"].encode(),
              platform.node().encode()]
     return Path(root) / hashlib.sha1(b"\0".join(parts)).hexdigest()[:12]
@@ -93,26 +128,29 @@ def _output_captured(captured: list[str]):
             captured.append(text.getvalue() + sink.read().decode(errors="replace"))
 
 
-def _build(directory: Path):
-    """Paddle's build-and-load of the ops, from a copy of the source inside `directory` (its path is
-    part of what the builder compares), quietly; returns the module and whether it compiled."""
+def _build(directory: Path, spec: Library):
+    """Paddle's build-and-load of the ops, from a copy of the source (and headers) inside `directory`
+    (its path is part of what the builder compares), quietly; returns the module and whether it compiled."""
     from paddle.utils.cpp_extension import load as build
-    source = directory / SOURCE.name
-    if not source.is_file():    # the key hashes the source: an existing copy is the same text
-        atomic_write_bytes(source, SOURCE.read_bytes())
-    library = directory / NAME / f"{NAME}.so"
+    for original in (spec.source, *spec.headers):
+        copy = directory / original.name
+        if not copy.is_file():    # the key hashes the source and headers: an existing copy is the same text
+            atomic_write_bytes(copy, original.read_bytes())
+    name = spec.name
+    library = directory / name / f"{name}.so"
     before = library.stat().st_mtime_ns if library.exists() else None
     output: list[str] = []
     try:
         with _output_captured(output):
-            module = build(name=NAME, sources=[str(source)], extra_cxx_cflags=CFLAGS, extra_ldflags=LDFLAGS,
+            module = build(name=name, sources=[str(directory / spec.source.name)],
+                           extra_cxx_cflags=CFLAGS + [f"-I{directory}"], extra_ldflags=spec.ldflags(),
                            build_directory=str(directory), verbose=False)
     except Exception as error:
         cached = before is not None and library.exists() and library.stat().st_mtime_ns == before
         raise BuildError(error, "".join(output), cached_library=library if cached else None) from None
     # Paddle writes the ops' Python wrappers to NAME_<thread id>.py for each process and deletes it
     # only at a clean exit; the module is loaded by now, so remove it (and any a killed process left).
-    for stale in (directory / NAME).glob(f"{NAME}_[0-9]*.py"):
+    for stale in (directory / name).glob(f"{name}_[0-9]*.py"):
         stale.unlink(missing_ok=True)
     return module, library.stat().st_mtime_ns != before
 
@@ -129,15 +167,31 @@ class BuildError(Exception):
 
 
 def load():
-    """The compiled op module, or None (with the reason in `failure()`) when it cannot be built.
-    The first build logs one line with its time; later processes load the cached build silently."""
+    """The compiled training op module, or None (with the reason in `failure()`) when it cannot be
+    built. The first build logs one line with its time; later processes load the cached build silently."""
     global _module, _failure
-    if _module is not None or _failure is not None:
-        return _module
+    if _module is None and _failure is None:
+        _module, _failure = _load(training_library())
+    return _module
+
+
+def load_inference():
+    """The compiled inference op module (kernels/inference_cpu.cc), or None with the reason in
+    `inference_failure()`; as `load`."""
+    if "module" not in _inference_state:
+        _inference_state["module"], _inference_state["failure"] = _load(INFERENCE)
+    return _inference_state["module"]
+
+
+def inference_failure() -> str | None:
+    return _inference_state.get("failure")
+
+
+def _load(spec: Library):
+    """(module, None) or (None, reason)."""
     if not enabled():
-        _failure = "disabled by SQUEEZEBERT_FUSED_KERNELS=0"
-        return None
-    directory = cache_dir()
+        return None, "disabled by SQUEEZEBERT_FUSED_KERNELS=0"
+    directory = cache_dir(spec)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # One builder at a time (several processes of a distributed launch start together). O_NOFOLLOW
@@ -146,30 +200,31 @@ def load():
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             start = time.perf_counter()
-            _module, compiled = _build_or_rebuild(directory)
+            module, compiled = _build_or_rebuild(directory, spec)
         finally:
             os.close(lock)
         if compiled:
-            logger.info("built the fused CPU kernels in %.1f s (cached in %s)", time.perf_counter() - start,
-                        directory)
+            logger.info("built the %s in %.1f s (cached in %s)", spec.what, time.perf_counter() - start, directory)
+        return module, None
     except Exception as error:      # no compiler, read-only cache, ABI mismatch: fall back, say why
-        _failure = str(error) if isinstance(error, BuildError) else str(BuildError(error, ""))
-        logger.warning("fused CPU kernels unavailable (%s); the model uses Paddle's own ops, which are "
-                       "slower on the CPU", _failure)
-    return _module
+        failure = str(error) if isinstance(error, BuildError) else str(BuildError(error, ""))
+        fallback = ("the model uses Paddle's own ops, which are slower on the CPU" if spec.what == "fused CPU kernels"
+                    else "use --backend inference")
+        logger.warning("%s unavailable (%s); %s", spec.what, failure, fallback)
+        return None, failure
 
 
-def _build_or_rebuild(directory: Path):
+def _build_or_rebuild(directory: Path, spec: Library):
     """`_build`; a cached library that no longer loads (truncated, corrupt) is said, removed and rebuilt."""
     try:
-        return _build(directory)
+        return _build(directory, spec)
     except BuildError as error:
         if error.cached_library is None:
             raise
-        logger.warning("the cached fused CPU kernel library %s cannot be loaded (%s); rebuilding it",
-                       error.cached_library, error)
+        logger.warning("the cached %s library %s cannot be loaded (%s); rebuilding it",
+                       spec.what.replace("kernels", "kernel"), error.cached_library, error)
         error.cached_library.unlink(missing_ok=True)
-        return _build(directory)
+        return _build(directory, spec)
 
 
 def failure() -> str | None:

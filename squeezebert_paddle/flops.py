@@ -47,6 +47,13 @@ def packed_flops(shape: EncoderShape, batch: int, length: int, tokens: int, mult
     return float(tokens * projection_flops(shape) + attention_flops(shape, batch, padded))
 
 
+def sequence_flops(shape: EncoderShape, lengths) -> float:
+    """FLOPs of the per-sequence path (cpu_encoder.py): projections on the real tokens, attention over
+    each sequence's `lengths` real tokens only."""
+    lengths = [int(n) for n in lengths]
+    return float(sum(lengths) * projection_flops(shape) + 2 * 2 * shape.layers * shape.hidden * sum(n * n for n in lengths))
+
+
 def workload_flops(shape: EncoderShape, batch_shapes) -> float:
     """Total FLOPs over batches given as (batch, length) pairs."""
     return sum(forward_flops(shape, b, l) for b, l in batch_shapes)

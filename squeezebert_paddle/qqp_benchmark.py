@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .configuration import GROUP_FIELDS, SqueezeBertConfig
-from .flops import BERT_BASE, SQUEEZEBERT, EncoderShape, packed_flops, workload_flops
+from .flops import BERT_BASE, SQUEEZEBERT, EncoderShape, packed_flops, sequence_flops, workload_flops
 from .assets import SAMPLE_QQP_DEV, VOCAB_FILE
 from .data import Batch, encode_examples, make_batches, read_pairs, restore_order
 from .checkpoint import (CONFIG_FILE, GET_CHECKPOINTS, HF_CONFIG_FILE, HF_WEIGHTS_FILES, CheckpointError,
@@ -272,12 +272,14 @@ def tokenizer_for(args):
     return SqueezeBertTokenizer(args.vocab)
 
 
-def run(args, workload: Workload, forward, sync=None, packed_multiple: int | None = None) -> dict:
+def run(args, workload: Workload, forward, sync=None, packed_multiple: int | None = None,
+        per_sequence: bool = False) -> dict:
     """Time `forward(batch) -> logits or None` over the workload; return the report fields.
 
     `gflop` counts the padded batches' FLOPs (what a plain implementation computes). For our packed
     inference export, `packed_multiple` is its predictor's length multiple: the executed FLOPs then
-    count the projections on real tokens only."""
+    count the projections on real tokens only. `per_sequence` (the kernels backend) counts attention
+    over each sequence's real tokens too."""
     outputs, seconds = time_batches(forward, workload.batches, warmup=args.warmup, sync=sync,
                                     progress=not args.no_progress, desc="qqp")
     report = summarize(seconds, workload.examples, workload.tokens)
@@ -287,7 +289,9 @@ def run(args, workload: Workload, forward, sync=None, packed_multiple: int | Non
     report["gflop_per_second"] = gflop / report["seconds"]
     # What the hardware executed: the same as `gflop` unless the path skips the padding.
     executed = gflop
-    if packed_multiple:
+    if per_sequence:
+        executed = sum(sequence_flops(shape, b.attention_mask.sum(axis=1)) for b in workload.batches) / 1e9
+    elif packed_multiple:
         executed = sum(packed_flops(shape, *b.input_ids.shape, int(b.attention_mask.sum()), packed_multiple)
                        for b in workload.batches) / 1e9
     report["executed_gflop_per_second"] = executed / report["seconds"]
