@@ -94,6 +94,9 @@ def kernels_forward(args, model, has_head: bool):
     if not cpu_encoder.available():
         raise ExpectedError(f"--backend kernels: the CPU inference kernels are unavailable "
                             f"({cpu_encoder.unavailable_reason()}); use --backend inference")
+    problem = cpu_encoder.config_problem(model.base_model.config)
+    if problem:
+        raise ExpectedError(f"--backend kernels: {problem}; use --backend inference")
     encoder = cpu_encoder.CpuEncoder(model, args.precision, args.threads)
 
     def forward(batch):

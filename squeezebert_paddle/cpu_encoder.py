@@ -21,6 +21,20 @@ from .modeling import SqueezeBertForSequenceClassification
 from .packed_encoder import PackedAttention, product_weight
 
 PRECISIONS = ("fp32", "bf16")
+ACTIVATIONS = ("gelu", "gelu_python")      # exact (erf) GELU: what the kernels fuse into the inner projection
+
+
+def config_problem(config) -> str | None:
+    """Why the kernels cannot compute a model with this config (one line), or None."""
+    if config.hidden_act not in ACTIVATIONS:
+        return (f"hidden_act {config.hidden_act!r}: the CPU inference kernels compute the exact GELU only "
+                f"({', '.join(ACTIVATIONS)})")
+    heads, hidden = config.num_attention_heads, config.hidden_size
+    same = config.q_groups == config.k_groups == config.v_groups
+    qkv_groups = config.q_groups if same else 1         # as PackedAttention forms the Q, K, V product
+    if hidden % heads or (hidden // qkv_groups) % (hidden // heads):
+        return "an attention head spans two Q groups, which the CPU inference kernels do not split"
+    return None
 
 
 def available() -> bool:
@@ -62,6 +76,9 @@ class CpuEncoder:
         if self._ops is None:
             raise RuntimeError(f"the CPU inference kernels are unavailable: {cpu_kernels.inference_failure()}")
         base = model.base_model
+        problem = config_problem(base.config)
+        if problem:
+            raise ValueError(problem)
         self.embeddings, self.pooler = base.embeddings, base.pooler
         self.classifier = model.classifier if isinstance(model, SqueezeBertForSequenceClassification) else None
         self.threads = threads
@@ -84,12 +101,20 @@ class CpuEncoder:
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> np.ndarray:
         ids, positions, types, offsets = packed_inputs(input_ids, attention_mask, token_type_ids)
+        if len(ids) == 0:                                   # no real token at all: every row pools zeros
+            hidden = paddle.zeros([0, self.embeddings.word_embeddings.weight.shape[1]])
+            return self._head(first_tokens(hidden, offsets, attention_mask))
         with paddle.no_grad():
             e = self.embeddings
             x = e.LayerNorm(e.word_embeddings(paddle.to_tensor(ids)) + e.position_embeddings(paddle.to_tensor(positions))
                             + e.token_type_embeddings(paddle.to_tensor(types)))
             hidden = self._ops.sb_infer_encode(x, paddle.to_tensor(offsets), self._handle, self.threads)
-            pooled = self.pooler.dense(first_tokens(hidden, offsets, attention_mask)).tanh()
+        return self._head(first_tokens(hidden, offsets, attention_mask))
+
+    def _head(self, first: paddle.Tensor) -> np.ndarray:
+        """Pooler (and classifier) on the first tokens [B, H]."""
+        with paddle.no_grad():
+            pooled = self.pooler.dense(first).tanh()
             out = pooled if self.classifier is None else self.classifier(pooled)
         return out.numpy()
 
