@@ -5,7 +5,8 @@
     python run_qqp_paddle.py --random_init --model_type bert --backend dygraph
 
 Backends: `inference` (default; exported once with paddle.jit.save, cached in the model directory,
-run with paddle.inference: oneDNN on CPU, CUDA/TensorRT on GPU) and `dygraph` (eager).
+run with paddle.inference: oneDNN on CPU, CUDA/TensorRT on GPU), `kernels` (SqueezeBERT on the CPU
+through the project's own kernels, cpu_encoder.py: the fastest CPU path) and `dygraph` (eager).
 Same flags, data, batching and report as run_qqp_torch.py.
 """
 from __future__ import annotations

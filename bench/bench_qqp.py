@@ -5,6 +5,7 @@ against BERT-base, on the same pairs, batches and weights, in one run. Prints a 
     python bench/bench_qqp.py --full                           # + whole-file passes, sorted by length
     python bench/bench_qqp.py --rows paddle-inference-fp32,torch-eager-fp32 --limit 200
 
+The paddle-kernels rows run the project's own CPU kernels (`run_qqp_paddle.py --backend kernels`).
 Every row is a separate process of run_qqp_paddle.py / run_qqp_torch.py / bench/run_qqp_onnx.py (one
 framework per process; the ONNX Runtime and OpenVINO rows run Hugging Face's ONNX export of the same
 checkpoint, and are skipped with the reason when their package is missing);
@@ -50,6 +51,9 @@ ROWS = {
     "paddle-dygraph-fp32": ("paddle", "squeezebert", ["--backend", "dygraph"]),
     "paddle-inference-fp32": ("paddle", "squeezebert", []),
     "paddle-inference-bf16": ("paddle", "squeezebert", ["--precision", "bf16"]),
+    # the project's own CPU kernels (squeezebert_paddle/cpu_encoder.py)
+    "paddle-kernels-fp32": ("paddle", "squeezebert", ["--backend", "kernels"]),
+    "paddle-kernels-bf16": ("paddle", "squeezebert", ["--backend", "kernels", "--precision", "bf16"]),
     "bert-torch-eager-fp32": ("torch", "bert", []),
     "bert-paddle-inference-fp32": ("paddle", "bert", []),
     "bert-paddle-inference-bf16": ("paddle", "bert", ["--precision", "bf16"]),
@@ -64,8 +68,10 @@ DEFAULT_ROWS = [r for r in ROWS if r not in ("torch-compile-fp32", "bert-torch-e
 BASELINE = "torch-eager-fp32"
 
 
-def run_row(name: str, args) -> dict:
+def run_row(name: str, args, more: tuple[str, ...] = ()) -> dict:
     script, model, extra = ROWS[name]
+    if "kernels" in extra and args.device != "cpu":
+        return {"skipped": "the kernels backend runs on the CPU only"}
     if script == "onnx":
         skipped = missing_runtime(extra[1])
         if skipped:
@@ -74,7 +80,7 @@ def run_row(name: str, args) -> dict:
     cmd = [sys.executable, str(SCRIPTS[script]), "--data_path", str(args.data_path),
            "--batch_size", str(args.batch_size), "--max_seq_len", str(args.max_seq_len),
            "--threads", str(args.threads), "--device", args.device, "--output_json", str(out),
-           "--no_progress", "--model_type", model, "--vocab", str(args.vocab), *extra]
+           "--no_progress", "--model_type", model, "--vocab", str(args.vocab), *extra, *more]
     cmd += ["--limit", str(args.limit)]
     cmd += ["--sort_by_length"] if args.sort_by_length else []
     cmd += ["--max_tokens", str(args.max_tokens)] if args.max_tokens else []
@@ -102,7 +108,8 @@ def run_rounds(rows: list[str], args) -> dict:
             results[name] = rs[0]
             continue
         results[name] = dict(good[(len(good) - 1) // 2],
-                             spread=[good[0]["examples_per_second"], good[-1]["examples_per_second"]])
+                             spread=[good[0]["examples_per_second"], good[-1]["examples_per_second"]],
+                             rounds=[r.get("examples_per_second") for r in rs])
     return results
 
 
@@ -142,16 +149,31 @@ def table(results: dict, peaks: dict) -> str:
     return "\n".join(lines)
 
 
+RATIOS = [("paddle-kernels-bf16", "openvino-bf16"), ("paddle-kernels-fp32", "onnxruntime-fp32"),
+          ("paddle-kernels-bf16", "torch-eager-fp32"), ("paddle-kernels-fp32", "torch-eager-fp32"),
+          ("paddle-kernels-fp32", "openvino-fp32"), ("paddle-kernels-bf16", "torch-autocast-bf16"),
+          ("paddle-kernels-bf16", "paddle-inference-bf16"), ("paddle-kernels-fp32", "paddle-inference-fp32"),
+          ("paddle-inference-fp32", "torch-eager-fp32"), ("paddle-inference-bf16", "torch-eager-fp32"),
+          ("paddle-inference-bf16", "torch-autocast-bf16"),
+          ("paddle-inference-fp32", "onnxruntime-fp32"), ("paddle-inference-fp32", "openvino-fp32"),
+          ("paddle-inference-bf16", "openvino-bf16"),
+          ("paddle-inference-fp32", "bert-paddle-inference-fp32"),
+          ("paddle-inference-bf16", "bert-paddle-inference-bf16")]
+
+
 def ratio_lines(results: dict) -> list[str]:
+    """Median ratios, and each round's (the rows ran round-robin, so round k of two rows ran minutes apart
+    at most)."""
     def eps(name):
         return results.get(name, {}).get("examples_per_second")
-    pairs = [("paddle-inference-fp32", "torch-eager-fp32"), ("paddle-inference-bf16", "torch-eager-fp32"),
-             ("paddle-inference-bf16", "torch-autocast-bf16"),
-             ("paddle-inference-fp32", "onnxruntime-fp32"), ("paddle-inference-fp32", "openvino-fp32"),
-             ("paddle-inference-bf16", "openvino-bf16"),
-             ("paddle-inference-fp32", "bert-paddle-inference-fp32"),
-             ("paddle-inference-bf16", "bert-paddle-inference-bf16")]
-    return [f"- {a} / {b}: {eps(a) / eps(b):.2f}x" for a, b in pairs if eps(a) and eps(b)]
+    lines = []
+    for a, b in RATIOS:
+        if not (eps(a) and eps(b)):
+            continue
+        rounds = [x / y for x, y in zip(results[a].get("rounds", []), results[b].get("rounds", [])) if x and y]
+        each = f" (rounds: {', '.join(f'{r:.2f}x' for r in rounds)})" if len(rounds) > 1 else ""
+        lines.append(f"- {a} / {b}: {eps(a) / eps(b):.2f}x{each}")
+    return lines
 
 
 def parse_args(argv=None):
@@ -257,8 +279,11 @@ def main(argv=None) -> int:
     full = {}
     if args.full:
         args.limit, args.sort_by_length = 0, True
-        for name in ("paddle-inference-bf16", "paddle-inference-fp32"):
+        for name in ("paddle-kernels-bf16", "paddle-kernels-fp32", "paddle-inference-bf16"):
             full[name] = run_row(name, args)
+        if args.max_tokens is None:      # the batching for whole files: a token budget per batch
+            full["paddle-kernels-bf16, --max_tokens 2048"] = run_row("paddle-kernels-bf16", args,
+                                                                     ("--max_tokens", "2048"))
         print(f"\nWhole file ({args.data_path.name}, sorted by length):")
         for name, r in full.items():
             if "error" not in r:
