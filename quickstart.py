@@ -9,7 +9,8 @@ share a process), with its whole log in OUTPUT/logs/:
   1. weights   convert_torch_to_paddle.py   (--download, or --demo when there is neither a checkpoint
                                              in models/ nor a network)
   2. parity    compare.py                   Paddle vs PyTorch on the same inputs, all three checkpoints
-  3. QQP       run_qqp_torch.py, run_qqp_paddle.py (fp32, and bf16 where the CPU has it), same pairs
+  3. QQP       run_qqp_torch.py, run_qqp_paddle.py (fp32, and bf16 where the CPU has it; the
+                                             project's CPU kernels where they build), same pairs
   4. GLUE      run_glue.py                  a short QQP fine-tuning run with a dev evaluation
 Then a summary table; OUTPUT/quickstart.json holds every figure, OUTPUT/glue_qqp/training_curves.png
 the training curve. Data: data/QQP/dev.tsv and glue_data/QQP/ when present, else the small sample
@@ -152,9 +153,10 @@ def time_qqp(args, model: Path, out: Path, logs: Path) -> dict:
     common = ["--model_path", model, "--limit", args.pairs, "--no_progress"]
     if args.threads:
         common += ["--threads", args.threads]
-    runs = [("torch-fp32", "run_qqp_torch.py", []), ("paddle-fp32", "run_qqp_paddle.py", [])]
+    backend = paddle_backend()
+    runs = [("torch-fp32", "run_qqp_torch.py", []), ("paddle-fp32", "run_qqp_paddle.py", ["--backend", backend])]
     if cpu_has_bf16():
-        runs.append(("paddle-bf16", "run_qqp_paddle.py", ["--precision", "bf16"]))
+        runs.append(("paddle-bf16", "run_qqp_paddle.py", ["--backend", backend, "--precision", "bf16"]))
     reports = {}
     print("      one pass each; bench/bench_qqp.py alternates runtimes for steadier ratios", flush=True)
     busy = busy_machine_note()
@@ -166,6 +168,17 @@ def time_qqp(args, model: Path, out: Path, logs: Path) -> dict:
         reports[row] = json.loads(path.read_text(encoding="utf-8"))
         print(f"      {row}: {reports[row]['examples_per_second']:.1f} pairs/s")
     return reports
+
+
+def paddle_backend() -> str:
+    """The project's CPU kernels when they build here (said in one line), else the exported predictor."""
+    from squeezebert_paddle import cpu_encoder
+    if cpu_encoder.available():
+        print("      Paddle rows: --backend kernels (the project's CPU inference kernels)", flush=True)
+        return "kernels"
+    print(f"      Paddle rows: --backend inference (the CPU kernels are unavailable: "
+          f"{cpu_encoder.unavailable_reason()})", flush=True)
+    return "inference"
 
 
 def fine_tune(args, model: Path, out: Path, logs: Path) -> dict:
