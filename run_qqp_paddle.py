@@ -37,6 +37,11 @@ def build_model(args):
             return cls.from_pretrained(args.model_path)
         except (CheckpointError, FileNotFoundError, ValueError) as err:
             raise qb.UsageError(str(err)) from None
+    if args.backend == "kernels":        # (random init, checked in main): BERT-base is SqueezeBERT with groups 1
+        from squeezebert_paddle import modeling
+        from squeezebert_paddle.configuration import GROUP_FIELDS, RELEASED_CONFIGS, SqueezeBertConfig
+        shape = dict(RELEASED_CONFIGS["squeezebert-uncased"], **dict.fromkeys(GROUP_FIELDS, 1), vocab_size=30522)
+        return modeling.SqueezeBertForSequenceClassification(SqueezeBertConfig(**shape, num_labels=2)).eval()
     with warnings.catch_warnings():
         # PaddleNLP imports pip, whose setuptools shim warns about distutils; and datasets (imported by
         # PaddleNLP) logs its torch version at INFO, which Paddle's root log handler shows.
@@ -97,7 +102,7 @@ def kernels_forward(args, model, has_head: bool):
                             f"({cpu_encoder.unavailable_reason()}); use --backend inference")
     problem = cpu_encoder.config_problem(model.base_model.config)
     if problem:
-        raise ExpectedError(f"--backend kernels: {problem}; use --backend inference")
+        raise qb.UsageError(f"--backend kernels: {problem}; use --backend inference")
     encoder = cpu_encoder.CpuEncoder(model, args.precision, args.threads)
 
     def forward(batch):
@@ -136,10 +141,11 @@ def main() -> int:
         # paddle.amp.auto_cast only acts on GPU/XPU/custom places: on CPU it would silently run fp32.
         raise qb.UsageError("--precision bf16 with --backend dygraph: Paddle's AMP does nothing on CPU (it "
                             "would run fp32); use --backend inference for oneDNN bf16")
-    if args.backend == "kernels" and (args.device != "cpu" or args.model_type != "squeezebert"
-                                      or args.precision not in ("fp32", "bf16")):
-        raise qb.UsageError("--backend kernels runs SqueezeBERT on the CPU in fp32 or bf16; use --backend "
-                            "inference for --device gpu, BERT or fp16")
+    if args.backend == "kernels" and (args.device != "cpu" or args.precision not in ("fp32", "bf16")
+                                      or (args.model_type == "bert" and not args.random_init)):
+        raise qb.UsageError("--backend kernels runs SqueezeBERT on the CPU in fp32 or bf16 (BERT-base only as "
+                            "--random_init: SqueezeBERT with groups 1); use --backend inference for --device "
+                            "gpu, a BERT checkpoint or fp16")
     check_export_location(args)
     paddle.set_device("gpu" if args.device == "gpu" else "cpu")
     paddle.set_flags({"FLAGS_use_mkldnn": args.device == "cpu"}) if args.backend == "dygraph" else None

@@ -57,6 +57,9 @@ ROWS = {
     "bert-torch-eager-fp32": ("torch", "bert", []),
     "bert-paddle-inference-fp32": ("paddle", "bert", []),
     "bert-paddle-inference-bf16": ("paddle", "bert", ["--precision", "bf16"]),
+    # BERT-base through the same kernels (SqueezeBERT with groups 1, random weights)
+    "bert-paddle-kernels-fp32": ("paddle", "bert", ["--backend", "kernels"]),
+    "bert-paddle-kernels-bf16": ("paddle", "bert", ["--backend", "kernels", "--precision", "bf16"]),
     # peers: Hugging Face's ONNX export of the same checkpoint (bench/run_qqp_onnx.py)
     "onnxruntime-fp32": ("onnx", "squeezebert", ["--runtime", "onnxruntime"]),
     "openvino-fp32": ("onnx", "squeezebert", ["--runtime", "openvino"]),
@@ -64,7 +67,8 @@ ROWS = {
 }
 SCRIPTS = {"torch": ROOT / "run_qqp_torch.py", "paddle": ROOT / "run_qqp_paddle.py",
            "onnx": ROOT / "bench" / "run_qqp_onnx.py"}
-DEFAULT_ROWS = [r for r in ROWS if r not in ("torch-compile-fp32", "bert-torch-eager-fp32")]
+DEFAULT_ROWS = [r for r in ROWS
+                if r not in ("torch-compile-fp32", "bert-torch-eager-fp32", "bert-paddle-kernels-fp32")]
 BASELINE = "torch-eager-fp32"
 
 
@@ -153,6 +157,7 @@ RATIOS = [("paddle-kernels-bf16", "openvino-bf16"), ("paddle-kernels-fp32", "onn
           ("paddle-kernels-bf16", "torch-eager-fp32"), ("paddle-kernels-fp32", "torch-eager-fp32"),
           ("paddle-kernels-fp32", "openvino-fp32"), ("paddle-kernels-bf16", "torch-autocast-bf16"),
           ("paddle-kernels-bf16", "paddle-inference-bf16"), ("paddle-kernels-fp32", "paddle-inference-fp32"),
+          ("paddle-kernels-bf16", "bert-paddle-kernels-bf16"), ("paddle-kernels-fp32", "bert-paddle-kernels-fp32"),
           ("paddle-inference-fp32", "torch-eager-fp32"), ("paddle-inference-bf16", "torch-eager-fp32"),
           ("paddle-inference-bf16", "torch-autocast-bf16"),
           ("paddle-inference-fp32", "onnxruntime-fp32"), ("paddle-inference-fp32", "openvino-fp32"),

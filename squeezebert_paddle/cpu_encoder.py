@@ -1,9 +1,9 @@
 """SqueezeBERT inference on the CPU through the project's own kernels (`kernels/inference_cpu.cc`).
 
 The packed formulation of `packed_encoder.py` (per-token work on the real tokens only), with the
-whole encoder in one custom op: oneDNN matmuls (AMX in bf16) with the bias, GELU and residual fused
-in, and attention per sequence over its real tokens. The embeddings, pooler and classifier stay
-Paddle ops (a few per batch). `run_qqp_paddle.py --backend kernels` runs it.
+embeddings and the whole encoder in one custom op: oneDNN matmuls (AMX in bf16) with the bias, GELU
+and residual fused in, and attention per sequence over its real tokens. The pooler and classifier
+stay Paddle ops (on one row per sequence). `run_qqp_paddle.py --backend kernels` runs it.
 
 Precision "fp32" matches the reference model to ~1e-6; "bf16" rounds the matmul inputs and weights
 to bf16 and keeps the softmax, LayerNorm and residual stream in fp32.
@@ -12,6 +12,8 @@ Like the exported program, the pooled output of a row whose first position is pa
 pooler applied to zeros (the reference would pool a padded query position).
 """
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 import paddle
@@ -44,6 +46,13 @@ def available() -> bool:
 
 def unavailable_reason() -> str | None:
     return None if available() else cpu_kernels.inference_failure()
+
+
+def embedding_weights(embeddings) -> list[paddle.Tensor]:
+    """The word, position and type tables and the LayerNorm, in the order the op reads."""
+    e = embeddings
+    return [e.word_embeddings.weight, e.position_embeddings.weight, e.token_type_embeddings.weight,
+            e.LayerNorm.weight, e.LayerNorm.bias]
 
 
 def layer_weights(layer) -> list[paddle.Tensor]:
@@ -79,20 +88,21 @@ class CpuEncoder:
         problem = config_problem(base.config)
         if problem:
             raise ValueError(problem)
-        self.embeddings, self.pooler = base.embeddings, base.pooler
+        self.pooler = base.pooler
         self.classifier = model.classifier if isinstance(model, SqueezeBertForSequenceClassification) else None
         self.threads = threads
         config = base.config
         with paddle.no_grad():
-            weights = [w.astype("float32").cpu() for layer in base.encoder.layers for w in layer_weights(layer)]
-            self._handle = self._ops.sb_infer_pack(weights, config.num_attention_heads, config.layer_norm_eps,
-                                                   precision == "bf16")
+            tensors = embedding_weights(base.embeddings) + [w for l in base.encoder.layers for w in layer_weights(l)]
+            weights = [w.astype("float32").cpu() for w in tensors]
+            # The layers' LayerNorms keep 1e-12 whatever the config says (as in transformers); the
+            # config's layer_norm_eps reaches the embeddings' only.
+            layer_eps = base.encoder.layers[0].output.layernorm._epsilon
+            self._handle = self._ops.sb_infer_pack(weights, config.num_attention_heads, layer_eps,
+                                                   base.embeddings.LayerNorm._epsilon, precision == "bf16")
+        # Released with the encoder, or at exit before Paddle is torn down (a __del__ would run after).
+        weakref.finalize(self, self._ops.sb_infer_release, self._handle)
         self.precision = precision
-
-    def __del__(self):
-        handle = getattr(self, "_handle", None)
-        if handle is not None:
-            self._ops.sb_infer_release(handle)
 
     def implementations(self, rows: int = 256) -> list[str]:
         """The matmul implementations oneDNN picks for the four projections at `rows` tokens."""
@@ -100,16 +110,10 @@ class CpuEncoder:
         return bytes(names.numpy()).decode().split()
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> np.ndarray:
-        ids, positions, types, offsets = packed_inputs(input_ids, attention_mask, token_type_ids)
-        if len(ids) == 0:                                   # no real token at all: every row pools zeros
-            hidden = paddle.zeros([0, self.embeddings.word_embeddings.weight.shape[1]])
-            return self._head(first_tokens(hidden, offsets, attention_mask))
+        inputs = [paddle.to_tensor(a) for a in packed_inputs(input_ids, attention_mask, token_type_ids)]
         with paddle.no_grad():
-            e = self.embeddings
-            x = e.LayerNorm(e.word_embeddings(paddle.to_tensor(ids)) + e.position_embeddings(paddle.to_tensor(positions))
-                            + e.token_type_embeddings(paddle.to_tensor(types)))
-            hidden = self._ops.sb_infer_encode(x, paddle.to_tensor(offsets), self._handle, self.threads)
-        return self._head(first_tokens(hidden, offsets, attention_mask))
+            hidden = self._ops.sb_infer_encode(*inputs, self._handle, self.threads)      # [T, H]
+        return self._head(first_tokens(hidden, inputs[-1].numpy(), attention_mask))
 
     def _head(self, first: paddle.Tensor) -> np.ndarray:
         """Pooler (and classifier) on the first tokens [B, H]."""
@@ -121,7 +125,8 @@ class CpuEncoder:
 
 def first_tokens(hidden, offsets, attention_mask):
     """Each row's hidden state at position 0: [B, H]; zeros where position 0 is padding (or the row empty)."""
-    first = np.asarray(attention_mask)[:, 0] != 0
+    mask = np.asarray(attention_mask)
+    first = mask[:, 0] != 0 if mask.shape[1] else np.zeros(len(mask), dtype=bool)
     rows = np.where(first, offsets[:-1], 0)
     if hidden.shape[0] == 0:
         return paddle.zeros([len(rows), hidden.shape[1]], dtype=hidden.dtype)

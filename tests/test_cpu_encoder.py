@@ -474,7 +474,7 @@ def run_in_process(monkeypatch, capsys, *argv):
 
 @pytest.mark.parametrize("extra, expected", [
     (("--device", "gpu"), "--backend kernels runs SqueezeBERT on the CPU"),
-    (("--model_type", "bert"), "--backend kernels runs SqueezeBERT on the CPU"),
+    (("--model_type", "bert"), "BERT-base only as --random_init"),
     (("--precision", "fp16"), "--precision fp16"),
 ])
 def test_run_qqp_kernels_usage_errors(extra, expected, tiny_qqp, qqp_jsonl, tmp_path, monkeypatch, capsys):
@@ -502,7 +502,7 @@ def test_run_qqp_kernels_refuses_a_model_it_cannot_compute(what, groups, extra, 
     shutil.copyfile(vocab_file, model_dir / "vocab.txt")
     rc, out, lines = run_in_process(monkeypatch, capsys, *qqp_args(model_dir, qqp_jsonl, tmp_path / "r.json",
                                                                    "--backend", "kernels"))
-    assert rc == 1          # an ExpectedError (exit 1), not a usage error: the flags are fine, the model is not
+    assert rc == 2          # a usage error: this model with --backend kernels; --backend inference runs it
     assert len(lines) == 1 and lines[0].startswith("run_qqp_paddle.py: error: --backend kernels: "), lines
     assert expected in lines[0] and "use --backend inference" in lines[0], lines[0]
     assert "examples_per_second" not in out and not (tmp_path / "r.json").exists()

@@ -4,7 +4,7 @@
 //
 // Why: in Paddle's predictor the matmuls are under half of a bf16 QQP batch; the rest is per-op
 // dispatch, bf16<->fp32 conversions around ops oneDNN does not cover, slices, reshapes and padded
-// attention. Here one op runs all layers:
+// attention. Here one op runs the embeddings and all layers:
 //   - each grouped 1x1 conv is G oneDNN matmuls on column blocks of the token-major activations
 //     [T, C] (no layout changes), with the bias, the exact (erf) GELU and the residual add fused
 //     into the matmul as oneDNN post-ops; weights are packed once into oneDNN's blocked layout;
@@ -13,7 +13,8 @@
 // Precision "bf16": matmul inputs and weights in bf16 (AMX), accumulation, softmax, LayerNorm and the
 // residual stream in fp32. Precision "fp32": everything fp32 (exact to ~1e-6 of the reference).
 //
-// Weights per layer, in this order (the product layouts of packed_encoder.py, fp32):
+// Weights: the word, position and token-type tables [N, H] and the embedding LayerNorm's weight and bias,
+// then per layer, in this order (the product layouts of packed_encoder.py, fp32):
 //   qkv [Gq, H/Gq, 3H/Gq] (each group's Q, K, V columns side by side, 1/sqrt(d) folded into Q), its bias,
 //   post [Gp, H/Gp, H/Gp], bias, LayerNorm weight, bias,
 //   inner [Gi, H/Gi, I/Gi], bias, outer [Go, I/Go, H/Go], bias, LayerNorm weight, bias.
@@ -235,6 +236,8 @@ void pack(Projection& p, const Tensor& weight, const Tensor& bias, PostOp post, 
   p.bias.assign(bias.data<float>(), bias.data<float>() + bias.numel());
 }
 
+constexpr size_t kEmbeddingTensors = 5;
+
 struct Layer {
   Projection qkv, post, inner, outer;
   std::vector<float> norm1_weight, norm1_bias, norm2_weight, norm2_bias;
@@ -258,7 +261,7 @@ Head load_head(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64
                int64_t query_rows, std::vector<float>& scratch) {
   Head h;
   h.lp = (l + 15) / 16 * 16;
-  scratch.assign(query_rows * d + d * h.lp + h.lp * d + 4 * h.lp, 0.f);
+  scratch.resize(query_rows * d + d * h.lp + h.lp * d + 4 * h.lp);
   h.q = scratch.data();
   h.kt = h.q + query_rows * d;
   h.v = h.kt + d * h.lp;
@@ -271,6 +274,9 @@ Head load_head(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64
       h.v[i * d + e] = to_f32(row[v_col + e]);
     }
   }
+  // Zeros where the products read beyond the l tokens: query rows up to query_rows, key columns up to lp.
+  std::fill(h.q + l * d, h.q + query_rows * d, 0.f);
+  for (int64_t e = 0; e < d; ++e) std::fill(h.kt + e * h.lp + l, h.kt + (e + 1) * h.lp, 0.f);
   return h;
 }
 
@@ -369,30 +375,39 @@ void attend(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64_t 
   attend_any(qkv, qkv_ld, q_col, k_col, v_col, l, d, context, context_ld, scratch);
 }
 
+// LayerNorm of one row `in` [n] into `out` (may be `in`), and into `out16` (bf16) when given.
+inline void layer_norm_row(const float* in, float* out, bf16* out16, int64_t n, const float* w, const float* b,
+                           float eps) {
+  float sum = 0.f;
+  for (int64_t c = 0; c < n; ++c) sum += in[c];
+  const float mean = sum / n;
+  float var = 0.f;
+  for (int64_t c = 0; c < n; ++c) var += (in[c] - mean) * (in[c] - mean);
+  const float rstd = 1.f / std::sqrt(var / n + eps);
+  for (int64_t c = 0; c < n; ++c) out[c] = (in[c] - mean) * rstd * w[c] + b[c];
+  if (out16 != nullptr)
+    for (int64_t c = 0; c < n; ++c) out16[c] = to_bf16(out[c]);
+}
+
 // LayerNorm of each row of x [rows, n] into y (may be x), and into y16 (bf16) when given.
 void layer_norm(const float* x, float* y, bf16* y16, int64_t rows, int64_t n, const float* w, const float* b,
                 float eps) {
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* in = x + r * n;
-    float sum = 0.f;
-    for (int64_t c = 0; c < n; ++c) sum += in[c];
-    const float mean = sum / n;
-    float var = 0.f;
-    for (int64_t c = 0; c < n; ++c) var += (in[c] - mean) * (in[c] - mean);
-    const float rstd = 1.f / std::sqrt(var / n + eps);
-    float* out = y + r * n;
-    for (int64_t c = 0; c < n; ++c) out[c] = (in[c] - mean) * rstd * w[c] + b[c];
-    if (y16 != nullptr) {
-      bf16* out16 = y16 + r * n;
-      for (int64_t c = 0; c < n; ++c) out16[c] = to_bf16(out[c]);
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    layer_norm_row(x + r * n, y + r * n, y16 ? y16 + r * n : nullptr, n, w, b, eps);
 }
+
+// The embedding tables and their LayerNorm, fp32.
+struct Embeddings {
+  std::vector<float> words, positions, types, norm_weight, norm_bias;
+  int64_t vocab = 0, max_positions = 0, type_vocab = 0;
+  float eps = 1e-12f;
+};
 
 constexpr int64_t kRowMultiple = 16;     // rows are padded to this: bounds the primitives per row count
 
 struct Encoder {
+  Embeddings embeddings;
   int64_t hidden = 0, intermediate = 0, heads = 0, head_size = 0, qkv_groups = 1;
   float eps = 1e-12f;
   bool use_bf16 = true;
@@ -445,8 +460,24 @@ struct Encoder {
     }
   }
 
-  // x [tokens, H] fp32 (embedding output of the real tokens, sequence after sequence) -> out [tokens, H].
-  void forward(const float* x, int64_t tokens, const int64_t* offsets, int64_t batch, float* out) {
+  // Word + position + type embeddings of each token, then LayerNorm: into x [tokens, H] (and x16).
+  void embed(const int64_t* ids, const int64_t* positions, const int64_t* types, int64_t tokens, float* x,
+             bf16* x16) const {
+    const Embeddings& e = embeddings;
+    const int64_t h = hidden;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < tokens; ++t) {
+      const float *w = e.words.data() + ids[t] * h, *p = e.positions.data() + positions[t] * h,
+                  *y = e.types.data() + types[t] * h;
+      float* row = x + t * h;
+      for (int64_t c = 0; c < h; ++c) row[c] = (w[c] + p[c]) + y[c];       // the reference's order
+      layer_norm_row(row, row, x16 ? x16 + t * h : nullptr, h, e.norm_weight.data(), e.norm_bias.data(), e.eps);
+    }
+  }
+
+  // The real tokens' ids, positions and types [tokens], sequence after sequence -> out [tokens, H].
+  void forward(const int64_t* ids, const int64_t* positions, const int64_t* types, int64_t tokens,
+               const int64_t* offsets, int64_t batch, float* out) {
     const int64_t rows = std::max<int64_t>(kRowMultiple, (tokens + kRowMultiple - 1) / kRowMultiple * kRowMultiple);
     const size_t e = use_bf16 ? 2 : 4, h = hidden;
     float* xs = static_cast<float*>(x32.get(rows * h * 4));
@@ -457,11 +488,10 @@ struct Encoder {
     void* f = inner.get(rows * intermediate * e);
     bf16* x16s = use_bf16 ? static_cast<bf16*>(x16.get(rows * h * 2)) : nullptr;
     bf16* a16s = use_bf16 ? static_cast<bf16*>(a16.get(rows * h * 2)) : nullptr;
-    std::memcpy(xs, x, tokens * h * 4);
+    embed(ids, positions, types, tokens, xs, x16s);
     std::memset(xs + tokens * h, 0, (rows - tokens) * h * 4);                   // padding rows: finite values
+    if (use_bf16) std::memset(x16s + tokens * h, 0, (rows - tokens) * h * 2);
     std::memset(static_cast<char*>(c) + tokens * h * e, 0, (rows - tokens) * h * e);
-    if (use_bf16)
-      for (int64_t i = 0; i < rows * static_cast<int64_t>(h); ++i) x16s[i] = to_bf16(xs[i]);
     for (const auto& layer : layers) {
       run(0, layer->qkv, rows, use_bf16 ? static_cast<void*>(x16s) : xs, q, nullptr);
       if (use_bf16)
@@ -496,17 +526,29 @@ void require_f32_cpu(const Tensor& t, const char* what) {
 
 }  // namespace
 
-// Pack the weights (12 per layer, see the top of this file) for `precision` ("bf16" or "fp32");
-// returns a handle for sb_infer_encode.
-std::vector<Tensor> PackEncoder(const std::vector<Tensor>& weights, int64_t heads, float eps, bool bf16) {
-  PD_CHECK(!weights.empty() && weights.size() % 12 == 0, "expected 12 weight tensors per layer, got ",
-           weights.size());
+// Pack the weights (the word, position and type tables [N, H], their LayerNorm's weight and bias, then
+// 12 per layer, see the top of this file) in bf16 or fp32; `eps` is the layers' LayerNorm epsilon,
+// `embedding_eps` the embeddings'. Returns a handle for sb_infer_encode.
+std::vector<Tensor> PackEncoder(const std::vector<Tensor>& weights, int64_t heads, float eps, float embedding_eps,
+                                bool bf16) {
+  PD_CHECK(weights.size() > kEmbeddingTensors && (weights.size() - kEmbeddingTensors) % 12 == 0,
+           "expected 5 embedding tensors and 12 weight tensors per layer, got ", weights.size());
   for (const Tensor& w : weights) require_f32_cpu(w, "every weight");
   auto encoder = std::make_unique<Encoder>();
   encoder->use_bf16 = bf16;
   encoder->eps = eps;
   encoder->heads = heads;
-  for (size_t i = 0; i < weights.size(); i += 12) {
+  Embeddings& e = encoder->embeddings;
+  e.words = values(weights[0]);
+  e.positions = values(weights[1]);
+  e.types = values(weights[2]);
+  e.norm_weight = values(weights[3]);
+  e.norm_bias = values(weights[4]);
+  e.vocab = weights[0].shape()[0];
+  e.max_positions = weights[1].shape()[0];
+  e.type_vocab = weights[2].shape()[0];
+  e.eps = embedding_eps;
+  for (size_t i = kEmbeddingTensors; i < weights.size(); i += 12) {
     const Tensor* w = &weights[i];
     auto layer = std::make_unique<Layer>();
     pack(layer->qkv, w[0], w[1], kNone, bf16, false);
@@ -524,17 +566,22 @@ std::vector<Tensor> PackEncoder(const std::vector<Tensor>& weights, int64_t head
                  layer->outer.groups * layer->outer.n == hidden &&
                  static_cast<int64_t>(layer->norm1_weight.size()) == hidden &&
                  static_cast<int64_t>(layer->norm2_weight.size()) == hidden,
-             "layer ", i / 12, ": inconsistent weight shapes");
-    PD_CHECK(i == 0 || (hidden == encoder->hidden && intermediate == encoder->intermediate &&
+             "layer ", (i - kEmbeddingTensors) / 12, ": inconsistent weight shapes");
+    PD_CHECK(i == kEmbeddingTensors || (hidden == encoder->hidden && intermediate == encoder->intermediate &&
                         layer->qkv.groups == encoder->qkv_groups && layer->post.groups == encoder->layers[0]->post.groups &&
                         layer->inner.groups == encoder->layers[0]->inner.groups &&
                         layer->outer.groups == encoder->layers[0]->outer.groups),
-             "layer ", i / 12, " differs in shape from layer 0");
+             "layer ", (i - kEmbeddingTensors) / 12, " differs in shape from layer 0");
     encoder->hidden = hidden;
     encoder->intermediate = intermediate;
     encoder->qkv_groups = layer->qkv.groups;
     encoder->layers.push_back(std::move(layer));
   }
+  for (int k = 0; k < 3; ++k)
+    PD_CHECK(weights[k].shape().size() == 2 && weights[k].shape()[1] == encoder->hidden,
+             "embedding table ", k, " must be [N, ", encoder->hidden, "]");
+  PD_CHECK(e.norm_weight.size() == static_cast<size_t>(encoder->hidden) && e.norm_bias.size() == e.norm_weight.size(),
+           "the embedding LayerNorm must have ", encoder->hidden, " weights");
   PD_CHECK(heads > 0 && encoder->hidden % heads == 0, "hidden size ", encoder->hidden, " is not a multiple of ", heads,
            " heads");
   encoder->head_size = encoder->hidden / heads;
@@ -548,23 +595,37 @@ std::vector<Tensor> PackEncoder(const std::vector<Tensor>& weights, int64_t head
   return {handle};
 }
 
-// Run the encoder: x [tokens, H] fp32 holds the real tokens' embeddings, sequence after sequence;
+// Index tensors must be int64 [tokens] on the CPU, each value in [0, limit).
+const int64_t* indices(const Tensor& t, int64_t tokens, int64_t limit, const char* what) {
+  PD_CHECK(t.is_cpu() && t.dtype() == paddle::DataType::INT64 && t.numel() == tokens,
+           what, " must be int64 [", tokens, "] on the CPU");
+  const int64_t* v = t.data<int64_t>();
+  for (int64_t i = 0; i < tokens; ++i)
+    PD_CHECK(v[i] >= 0 && v[i] < limit, what, " ", v[i], " is outside the table [0, ", limit, ")");
+  return v;
+}
+
+// Run the model on the real tokens: ids, positions and types [tokens] int64, sequence after sequence;
 // offsets [batch + 1] int64 are where each sequence starts (offsets[batch] == tokens).
-std::vector<Tensor> Encode(const Tensor& x, const Tensor& offsets, const Tensor& handle, int64_t threads) {
+// Returns the last layer's output [tokens, H] fp32.
+std::vector<Tensor> Encode(const Tensor& ids, const Tensor& positions, const Tensor& types, const Tensor& offsets,
+                           const Tensor& handle, int64_t threads) {
   Encoder& encoder = find(handle);
-  require_f32_cpu(x, "x");
-  PD_CHECK(x.shape().size() == 2 && x.shape()[1] == encoder.hidden, "x must be [tokens, ", encoder.hidden, "]");
   PD_CHECK(offsets.is_cpu() && offsets.dtype() == paddle::DataType::INT64 && offsets.shape().size() == 1 &&
                offsets.numel() >= 1, "offsets must be int64 [batch + 1] on the CPU");
-  const int64_t tokens = x.shape()[0], batch = offsets.numel() - 1;
+  const int64_t tokens = ids.numel(), batch = offsets.numel() - 1;
   const int64_t* o = offsets.data<int64_t>();
   PD_CHECK(o[0] == 0 && o[batch] == tokens, "offsets must run from 0 to the token count");
   for (int64_t b = 0; b < batch; ++b) PD_CHECK(o[b + 1] >= o[b], "offsets must not decrease");
+  const Embeddings& e = encoder.embeddings;
+  const int64_t* i = indices(ids, tokens, e.vocab, "token id");
+  const int64_t* p = indices(positions, tokens, e.max_positions, "position");
+  const int64_t* y = indices(types, tokens, e.type_vocab, "token type");
   Tensor out = paddle::empty({tokens, encoder.hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
   if (tokens == 0) return {out};
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
   std::lock_guard<std::mutex> lock(encoder.mutex);
-  encoder.forward(x.data<float>(), tokens, o, batch, out.data<float>());
+  encoder.forward(i, p, y, tokens, o, batch, out.data<float>());
   return {out};
 }
 
@@ -593,11 +654,13 @@ std::vector<std::vector<int64_t>> OneShape(const std::vector<std::vector<int64_t
 std::vector<std::vector<int64_t>> OneShapeSingle(const std::vector<int64_t>&) { return {{1}}; }
 std::vector<paddle::DataType> Int64Dtype(const std::vector<paddle::DataType>&) { return {paddle::DataType::INT64}; }
 std::vector<paddle::DataType> Int64DtypeSingle(const paddle::DataType&) { return {paddle::DataType::INT64}; }
-std::vector<std::vector<int64_t>> EncodeShape(const std::vector<int64_t>& x, const std::vector<int64_t>&,
+std::vector<std::vector<int64_t>> EncodeShape(const std::vector<int64_t>& ids, const std::vector<int64_t>&,
+                                              const std::vector<int64_t>&, const std::vector<int64_t>&,
                                               const std::vector<int64_t>&) {
-  return {x};
+  return {{ids.empty() ? -1 : ids[0], -1}};
 }
-std::vector<paddle::DataType> EncodeDtype(const paddle::DataType&, const paddle::DataType&, const paddle::DataType&) {
+std::vector<paddle::DataType> EncodeDtype(const paddle::DataType&, const paddle::DataType&, const paddle::DataType&,
+                                          const paddle::DataType&, const paddle::DataType&) {
   return {paddle::DataType::FLOAT32};
 }
 std::vector<std::vector<int64_t>> NamesShape(const std::vector<int64_t>&) { return {{-1}}; }
@@ -606,13 +669,13 @@ std::vector<paddle::DataType> NamesDtype(const paddle::DataType&) { return {padd
 PD_BUILD_OP(sb_infer_pack)
     .Inputs({paddle::Vec("weights")})
     .Outputs({"handle"})
-    .Attrs({"heads: int64_t", "eps: float", "bf16: bool"})
+    .Attrs({"heads: int64_t", "eps: float", "embedding_eps: float", "bf16: bool"})
     .SetKernelFn(PD_KERNEL(PackEncoder))
     .SetInferShapeFn(PD_INFER_SHAPE(OneShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(Int64Dtype));
 
 PD_BUILD_OP(sb_infer_encode)
-    .Inputs({"x", "offsets", "handle"})
+    .Inputs({"ids", "positions", "types", "offsets", "handle"})
     .Outputs({"out"})
     .Attrs({"threads: int64_t"})
     .SetKernelFn(PD_KERNEL(Encode))
