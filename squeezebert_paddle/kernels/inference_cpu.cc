@@ -33,6 +33,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "onednn_c_api.h"
@@ -366,9 +367,81 @@ void attend_blocked(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, 
 }
 #endif
 
+#if defined(__AVX512F__) && defined(__AVX512BF16__)
+inline uint32_t pair_at(const bf16* p) {       // two adjacent bf16 values as one 32-bit lane
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// bf16 Q and K straight into AVX512-BF16 dot products (pairs of head dimensions per instruction, exact
+// products, fp32 sums): K is laid out [d/2, lp] in pairs, so no conversion and half the transposing.
+// Softmax and P @ V in fp32, as attend_blocked.
+template <int D>
+void attend_bf16(const bf16* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64_t v_col, int64_t l,
+                 bf16* context, int64_t context_ld, std::vector<float>& scratch) {
+  constexpr int V = D / 16, P = D / 2;
+  const int64_t lp = (l + 15) / 16 * 16;
+  scratch.resize(P * lp + lp * D + 4 * lp);
+  uint32_t* kt = reinterpret_cast<uint32_t*>(scratch.data());    // [P, lp] pairs, zero beyond l
+  float* v = scratch.data() + P * lp;                             // [lp, D]
+  float* s = v + lp * D;                                          // [4, lp]
+  for (int64_t j = 0; j < l; ++j) {
+    const bf16* row = qkv + j * qkv_ld;
+    for (int e = 0; e < P; ++e) kt[e * lp + j] = pair_at(row + k_col + 2 * e);
+    for (int u = 0; u < V; ++u) {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + v_col + 16 * u));
+      _mm512_storeu_ps(v + j * D + 16 * u, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    }
+  }
+  for (int e = 0; e < P; ++e) std::fill(kt + e * lp + l, kt + (e + 1) * lp, 0u);
+  for (int64_t i0 = 0; i0 < l; i0 += 4) {
+    const int64_t rows = std::min<int64_t>(4, l - i0);
+    const bf16* q[4];
+    for (int r = 0; r < 4; ++r) q[r] = qkv + (i0 + std::min<int64_t>(r, rows - 1)) * qkv_ld + q_col;
+    for (int64_t j0 = 0; j0 < lp; j0 += 16) {
+      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int e = 0; e < P; ++e) {
+        const __m512bh k = (__m512bh)_mm512_loadu_si512(kt + e * lp + j0);
+        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_set1_epi32(pair_at(q[0] + 2 * e)), k);
+        a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_set1_epi32(pair_at(q[1] + 2 * e)), k);
+        a2 = _mm512_dpbf16_ps(a2, (__m512bh)_mm512_set1_epi32(pair_at(q[2] + 2 * e)), k);
+        a3 = _mm512_dpbf16_ps(a3, (__m512bh)_mm512_set1_epi32(pair_at(q[3] + 2 * e)), k);
+      }
+      _mm512_storeu_ps(s + j0, a0);
+      _mm512_storeu_ps(s + lp + j0, a1);
+      _mm512_storeu_ps(s + 2 * lp + j0, a2);
+      _mm512_storeu_ps(s + 3 * lp + j0, a3);
+    }
+    softmax_rows(s, rows, l, lp);
+    __m512 c[4][V];
+    for (int r = 0; r < 4; ++r)
+      for (int u = 0; u < V; ++u) c[r][u] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < l; ++j) {
+      __m512 vj[V];
+      for (int u = 0; u < V; ++u) vj[u] = _mm512_loadu_ps(v + j * D + 16 * u);
+      for (int r = 0; r < 4; ++r) {
+        const __m512 pr = _mm512_set1_ps(s[r * lp + j]);
+        for (int u = 0; u < V; ++u) c[r][u] = _mm512_fmadd_ps(pr, vj[u], c[r][u]);
+      }
+    }
+    alignas(64) float row[D];
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int u = 0; u < V; ++u) _mm512_store_ps(row + 16 * u, c[r][u]);
+      bf16* out = context + (i0 + r) * context_ld;
+      for (int e = 0; e < D; ++e) out[e] = to_bf16(row[e]);
+    }
+  }
+}
+#endif
+
 template <typename E>
 void attend(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64_t v_col, int64_t l, int64_t d,
             E* context, int64_t context_ld, std::vector<float>& scratch) {
+#if defined(__AVX512F__) && defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<E, bf16>)
+    if (d == 64) return attend_bf16<64>(qkv, qkv_ld, q_col, k_col, v_col, l, context, context_ld, scratch);
+#endif
 #ifdef __AVX512F__
   if (d == 64) return attend_blocked<64>(qkv, qkv_ld, q_col, k_col, v_col, l, context, context_ld, scratch);
 #endif
