@@ -48,7 +48,7 @@ def report(result, tolerance: float) -> str:
              f"  tokenizer ids identical: {'yes' if result.tokenizers_agree else 'NO'}"]
     for name, (mean, worst) in result.diffs.items():
         flag = "ok" if worst <= tolerance else "FAIL"
-        lines.append(f"  {name:<18} mean |diff| {mean:.3e}   max |diff| {worst:.3e}   {flag}")
+        lines.append(f"  {name:<21} mean |diff| {mean:.3e}   max |diff| {worst:.3e}   {flag}")
     lines.append(f"  forward (batch of 6 pairs, median): torch {result.torch_ms:.1f} ms, "
                  f"paddle {result.paddle_ms:.1f} ms")
     lines.append(f"  => {'PASS' if result.ok(tolerance) else 'FAIL'} (tolerance {tolerance:g})")

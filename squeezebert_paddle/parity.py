@@ -2,10 +2,12 @@
 
 Loads both frameworks' models from one directory holding the HF files (config.json + weights) and the
 converted Paddle files (model_config.json + model_state.pdparams), tokenizes a fixed batch of pairs
-of different lengths with both tokenizers, runs both, and reports per-output differences and timing.
+of different lengths with both tokenizers, runs both, and reports per-output differences and timing;
+also the CPU inference kernels' fp32 output (`kernels_logits` / `kernels_pooled_output`) where they apply.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -70,6 +72,17 @@ def _stats(a, b) -> tuple[float, float]:
     return float(d.mean()), float(d.max())
 
 
+def kernels_output(pd_model, inputs: dict) -> np.ndarray | None:
+    """The CPU inference kernels' fp32 output on `inputs` (cpu_encoder.py: logits of a sequence
+    classifier, else the pooled output), or None where they do not apply or cannot be built here."""
+    from . import cpu_encoder
+    if (type(pd_model).__name__ not in ("SqueezeBertModel", "SqueezeBertForSequenceClassification")
+            or cpu_encoder.config_problem(pd_model.base_model.config) or not cpu_encoder.available()):
+        return None
+    encoder = cpu_encoder.CpuEncoder(pd_model, "fp32", threads=os.cpu_count() or 1)
+    return encoder(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"))
+
+
 def compare_dir(model_dir, warmup: int = 2, repeats: int = 5) -> ParityResult:
     import paddle
     import torch
@@ -108,4 +121,9 @@ def compare_dir(model_dir, warmup: int = 2, repeats: int = 5) -> ParityResult:
         ours = pd_out.numpy() if not isinstance(pd_out, tuple) else np.stack([t.numpy() for t in pd_out], -1)
         name = "prediction_scores" if architecture == "SqueezeBertForMaskedLM" else "logits"
         result.diffs[name] = _stats(head, ours)
+    kernels = kernels_output(pd_model, ref_inputs)       # run_qqp_paddle.py --backend kernels' path
+    if kernels is not None:
+        classifier = architecture == "SqueezeBertForSequenceClassification"
+        reference = head if classifier else hf_b.pooler_output.numpy()
+        result.diffs["kernels_" + ("logits" if classifier else "pooled_output")] = _stats(reference, kernels)
     return result

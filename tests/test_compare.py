@@ -35,6 +35,8 @@ def test_compare_passes_on_all_converted_demo_checkpoints(demo_converted, tmp_pa
     names = sorted(name for name, _, _ in diffs)
     assert names.count("sequence_output") == 3 and names.count("pooled_output") == 3
     assert "prediction_scores" in names and "logits" in names
+    # the CPU inference kernels (run_qqp_paddle.py --backend kernels) on the two checkpoints they run
+    assert names.count("kernels_logits") == 1 and names.count("kernels_pooled_output") == 1
     assert all(flag == "ok" and 0 < worst <= 1e-5 for _, worst, flag in diffs), diffs
     # the JSON report holds the same figures as the printed lines
     report = json.loads((tmp_path / "p.json").read_text())
