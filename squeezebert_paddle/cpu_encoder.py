@@ -13,6 +13,7 @@ pooler applied to zeros (the reference would pool a padded query position).
 """
 from __future__ import annotations
 
+import copy
 import weakref
 
 import numpy as np
@@ -65,8 +66,16 @@ def layer_weights(layer) -> list[paddle.Tensor]:
 
 
 def packed_inputs(input_ids, attention_mask, token_type_ids):
-    """The real tokens of a [B, L] batch, row after row: (ids, positions, types) [T] and offsets [B + 1]."""
-    mask = np.asarray(attention_mask) != 0
+    """The real tokens of a [B, L] batch, row after row: (ids, positions, types) [T] and offsets [B + 1].
+    Ids and types must be integers and the mask 0/1 (ValueError otherwise: a float id would be truncated,
+    and a fractional mask has no packed meaning)."""
+    for name, array in (("input_ids", input_ids), ("token_type_ids", token_type_ids)):
+        if array is not None and np.asarray(array).dtype.kind not in "iub":
+            raise ValueError(f"{name} must be integers, got {np.asarray(array).dtype}")
+    mask = np.asarray(attention_mask)
+    if not np.isin(mask, (0, 1)).all():
+        raise ValueError("attention_mask must hold only 0 and 1")
+    mask = mask != 0
     _, positions = np.nonzero(mask)
     offsets = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
     types = np.zeros_like(input_ids) if token_type_ids is None else np.asarray(token_type_ids)
@@ -76,7 +85,8 @@ def packed_inputs(input_ids, attention_mask, token_type_ids):
 
 class CpuEncoder:
     """`model` (a SqueezeBertModel or SqueezeBertForSequenceClassification, eval) as a callable on
-    int arrays [B, L] -> the logits (or, without a head, the pooled output), float32 numpy."""
+    int arrays [B, L] -> the logits (or, without a head, the pooled output), float32 numpy.
+    The weights are copied when the encoder is built: after changing the model, build a new one."""
 
     def __init__(self, model, precision: str = "fp32", threads: int = 1):
         if precision not in PRECISIONS:
@@ -88,8 +98,10 @@ class CpuEncoder:
         problem = config_problem(base.config)
         if problem:
             raise ValueError(problem)
-        self.pooler = base.pooler
-        self.classifier = model.classifier if isinstance(model, SqueezeBertForSequenceClassification) else None
+        # A snapshot, like the packed encoder weights: a later change to `model` does not reach it.
+        self.pooler = copy.deepcopy(base.pooler)
+        self.classifier = (copy.deepcopy(model.classifier) if isinstance(model, SqueezeBertForSequenceClassification)
+                           else None)
         self.threads = threads
         config = base.config
         with paddle.no_grad():

@@ -24,6 +24,7 @@ import io
 import logging
 import os
 import platform
+import shutil
 import sys
 import sysconfig
 import tempfile
@@ -191,6 +192,10 @@ def _load(spec: Library):
     """(module, None) or (None, reason)."""
     if not enabled():
         return None, "disabled by SQUEEZEBERT_FUSED_KERNELS=0"
+    if not any(shutil.which(c) for c in ("c++", "g++")):
+        failure = "no C++ compiler (c++ or g++) on PATH to build them; install g++"
+        logger.warning("%s unavailable (%s)", spec.what, failure)
+        return None, failure
     directory = cache_dir(spec)
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -524,3 +524,65 @@ def test_sequence_flops():
         packed = packed_flops(shape, 5, 32, sum(lengths), 16)
         assert sequence_flops(shape, lengths) < packed < forward_flops(shape, 5, 32)
         assert sequence_flops(shape, [0, 0]) == sequence_flops(shape, []) == 0
+
+
+# -- found by the hostile review: a failed allocation, a changed model, odd inputs, no compiler ----------
+
+FAILED_ALLOCATION = """
+import resource, numpy as np
+from squeezebert_paddle.configuration import SqueezeBertConfig
+from squeezebert_paddle.cpu_encoder import CpuEncoder
+from squeezebert_paddle.modeling import SqueezeBertModel
+config = SqueezeBertConfig(vocab_size=10, hidden_size=32, embedding_size=32, num_hidden_layers=1,
+                           num_attention_heads=4, intermediate_size=64, max_position_embeddings=512)
+encoder = CpuEncoder(SqueezeBertModel(config).eval())
+small = np.ones((2, 8), dtype=np.int64)
+before = encoder(small, small)
+size_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize:"))
+limit = size_kb * 1024 + (400 << 20)   # room for the 262 MB output, not for the first 262 MB work buffer
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    encoder(np.ones((4000, 512), dtype=np.int64), np.ones((4000, 512), dtype=np.int64))   # buffers of GBs
+    raise SystemExit("the huge batch did not fail")
+except (OSError, MemoryError, RuntimeError) as error:
+    assert "inference buffer" in str(error), error       # the kernels' own buffer, not the output
+after = encoder(small, small)
+assert np.array_equal(before, after), (before, after)
+print("usable after the failure")
+"""
+
+
+def test_a_failed_allocation_leaves_the_encoder_usable():
+    proc = run_script("-c", FAILED_ALLOCATION)
+    assert proc.returncode == 0 and "usable after the failure" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_the_encoder_is_a_snapshot_of_the_model():
+    hidden, heads, groups, extra = LAYOUTS["d8-grouped"]
+    model = noised_model(config_of(hidden, heads, groups, **extra), seed=7)      # its own: it gets changed
+    ids, mask, types = ragged([5, 3, 7], 8)
+    encoder = CpuEncoder(model)
+    before = encoder(ids, mask, types)
+    with paddle.no_grad():
+        for param in model.parameters():
+            param.set_value(param * 1.5)
+    assert np.array_equal(encoder(ids, mask, types), before)          # head and encoder alike
+    assert max_diff(CpuEncoder(model)(ids, mask, types), before) > 1e-3  # a new one sees the change
+
+
+@pytest.mark.parametrize("what, change", [
+    ("input_ids must be integers", lambda ids, mask: (ids.astype(np.float32) + 0.7, mask)),
+    ("attention_mask must hold only 0 and 1", lambda ids, mask: (ids, mask * 0.5)),
+])
+def test_inputs_that_have_no_packed_meaning_are_refused(what, change):
+    ids, mask, types = ragged([5, 3, 7], 8)
+    with pytest.raises(ValueError, match=what):
+        CpuEncoder(layout_model("d8-grouped"))(*change(ids, mask), types)
+
+
+def test_a_missing_compiler_is_named(monkeypatch):
+    from squeezebert_paddle import cpu_kernels
+    monkeypatch.setattr(cpu_kernels.shutil, "which", lambda name: None)
+    monkeypatch.setattr(cpu_kernels, "_inference_state", {})
+    assert not cpu_encoder.available()
+    assert cpu_encoder.unavailable_reason() == "no C++ compiler (c++ or g++) on PATH to build them; install g++"

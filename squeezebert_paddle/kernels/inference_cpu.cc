@@ -71,9 +71,12 @@ struct Buffer {                           // 64-byte aligned scratch that only g
   void* get(size_t n) {
     if (n > bytes) {
       std::free(data);
-      bytes = (n + 63) / 64 * 64;
-      data = std::aligned_alloc(64, bytes);
-      PD_CHECK(data != nullptr, "out of memory for a ", bytes, "-byte inference buffer");
+      data = nullptr;
+      bytes = 0;                          // (a failed allocation leaves the buffer empty, not stale)
+      const size_t size = (n + 63) / 64 * 64;
+      data = std::aligned_alloc(64, size);
+      PD_CHECK(data != nullptr, "out of memory for a ", size, "-byte inference buffer");
+      bytes = size;
     }
     return data;
   }
@@ -498,7 +501,12 @@ struct Embeddings {
   float eps = 1e-12f;
 };
 
-constexpr int64_t kRowMultiple = 16;     // rows are padded to this: bounds the primitives per row count
+// Rows are padded to a multiple of 16 (64 beyond 256 rows): the primitives per row count stay few.
+int64_t padded_rows(int64_t tokens) {
+  const int64_t multiple = tokens > 256 ? 64 : 16;
+  return std::max<int64_t>(16, (tokens + multiple - 1) / multiple * multiple);
+}
+constexpr size_t kMaxProducts = 256;     // primitives kept (4 per row count); beyond, the cache starts over
 
 struct Encoder {
   Embeddings embeddings;
@@ -512,6 +520,7 @@ struct Encoder {
   std::mutex mutex;
 
   void run(int role, const Projection& p, int64_t rows, const void* src, void* dst, const float* residual) {
+    if (products.size() >= kMaxProducts && !products.count({role, rows})) products.clear();
     auto& slot = products[{role, rows}];
     if (!slot) slot = make_product(p, rows);
     Product& m = *slot;
@@ -572,7 +581,7 @@ struct Encoder {
   // The real tokens' ids, positions and types [tokens], sequence after sequence -> out [tokens, H].
   void forward(const int64_t* ids, const int64_t* positions, const int64_t* types, int64_t tokens,
                const int64_t* offsets, int64_t batch, float* out) {
-    const int64_t rows = std::max<int64_t>(kRowMultiple, (tokens + kRowMultiple - 1) / kRowMultiple * kRowMultiple);
+    const int64_t rows = padded_rows(tokens);
     const size_t e = use_bf16 ? 2 : 4, h = hidden;
     float* xs = static_cast<float*>(x32.get(rows * h * 4));
     float* as = static_cast<float*>(a32.get(rows * h * 4));
@@ -733,6 +742,7 @@ std::vector<Tensor> Release(const Tensor& handle) {
 // The matmul implementations oneDNN chose, one per role, at `rows` rows (for tests and diagnostics).
 std::vector<Tensor> Implementations(const Tensor& handle, int64_t rows) {
   Encoder& encoder = find(handle);
+  PD_CHECK(rows >= 1 && rows <= (1 << 20), "rows must be in [1, 2^20], got ", rows);
   const Layer& first = *encoder.layers.front();
   std::string names;
   for (const Projection* p : {&first.qkv, &first.post, &first.inner, &first.outer}) {
