@@ -5,6 +5,7 @@ paddle.inference's per-operator profile. For finding where the time goes, not fo
     python bench/profile_inference.py --precision bf16 --passes 3            # pairs/s of each pass
     python bench/profile_inference.py --precision bf16 --profile             # + per-op table at exit
     python bench/profile_inference.py --pad_multiple 1                       # no length padding
+    python bench/profile_inference.py --backend kernels --precision bf16 --profile   # the CPU kernels' stages
 
 The first pass over the data builds oneDNN kernels for every new shape; later passes reuse them.
 """
@@ -32,7 +33,11 @@ def main() -> None:
     p.add_argument("--passes", type=int, default=2)
     p.add_argument("--pad_multiple", type=int, default=16)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--profile", action="store_true")
+    p.add_argument("--profile", action="store_true",
+                   help="inference: oneDNN's per-operator table at exit; kernels: ms per batch of each stage "
+                        "over the last pass")
+    p.add_argument("--backend", choices=("inference", "kernels"), default="inference",
+                   help="the exported predictor, or the project's CPU kernels (cpu_encoder.py)")
     args = p.parse_args()
     from squeezebert_paddle.checkpoint import CONFIG_FILE, require_model_dir
     from squeezebert_paddle.configuration import SqueezeBertConfig
@@ -46,15 +51,35 @@ def main() -> None:
     encoded = encode_examples(tokenizer, examples[:args.limit], 128)
     batches = make_batches(encoded, args.batch_size, tokenizer.pad_token_id)
     config = SqueezeBertConfig.from_json_file(args.model_dir / CONFIG_FILE)
-    prefix, _ = cached_export(args.model_dir)
-    predictor = Predictor(prefix, "cpu", args.precision, args.threads, pad_multiple=args.pad_multiple,
-                          max_length=config.max_position_embeddings, profile=args.profile)
+    if args.backend == "kernels":
+        from squeezebert_paddle.cpu_encoder import CpuEncoder
+        from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
+        run = CpuEncoder(SqueezeBertForSequenceClassification.from_pretrained(args.model_dir), args.precision,
+                         args.threads)
+    else:
+        prefix, _ = cached_export(args.model_dir)
+        run = Predictor(prefix, "cpu", args.precision, args.threads, pad_multiple=args.pad_multiple,
+                        max_length=config.max_position_embeddings, profile=args.profile)
     for k in range(args.passes):
+        if args.backend == "kernels" and args.profile and k == args.passes - 1:
+            run.profile(True)                      # the last pass only: the first ones build kernels
         start = time.perf_counter()
         for b in batches:
-            predictor(b.input_ids, b.attention_mask, b.token_type_ids)
+            run(b.input_ids, b.attention_mask, b.token_type_ids)
         seconds = time.perf_counter() - start
         print(f"pass {k + 1}: {len(encoded)} pairs in {seconds:.2f} s ({len(encoded) / seconds:.1f}/s)", flush=True)
+    if args.backend == "kernels" and args.profile:
+        print_stages(run.profile(False), seconds)
+
+
+def print_stages(stages: dict, pass_seconds: float) -> None:
+    """ms per batch of each stage of the kernels' op, and its share of the pass."""
+    calls = stages.pop("calls")
+    print(f"\nstage (kernels op, last pass, {calls} batches)   ms/batch   share of the pass")
+    for name, seconds in stages.items():
+        print(f"  {name:<32} {1e3 * seconds / calls:8.2f}   {100 * seconds / pass_seconds:5.1f}%")
+    rest = pass_seconds - sum(stages.values())
+    print(f"  {'outside the op (Python, pooler)':<32} {1e3 * rest / calls:8.2f}   {100 * rest / pass_seconds:5.1f}%")
 
 
 if __name__ == "__main__":

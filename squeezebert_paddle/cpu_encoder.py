@@ -24,6 +24,9 @@ from .modeling import SqueezeBertForSequenceClassification
 from .packed_encoder import PackedAttention, product_weight
 
 PRECISIONS = ("fp32", "bf16")
+# what the op's stage clock times (inference_cpu.cc, sb_infer_profile), in order
+STAGES = ("embeddings", "qkv", "attention", "post_attention", "layernorm1", "intermediate_gelu",
+          "output_residual", "layernorm2")
 ACTIVATIONS = ("gelu", "gelu_python")      # exact (erf) GELU: what the kernels fuse into the inner projection
 
 
@@ -115,6 +118,12 @@ class CpuEncoder:
         # Released with the encoder, or at exit before Paddle is torn down (a __del__ would run after).
         weakref.finalize(self, self._ops.sb_infer_release, self._handle)
         self.precision = precision
+
+    def profile(self, enable: bool = True) -> dict:
+        """Turn the op's per-stage clock on (or off). Returns what it timed since the previous call:
+        seconds per stage (STAGES) and the number of calls ("calls")."""
+        values = self._ops.sb_infer_profile(self._handle, enable).numpy()
+        return {"calls": int(values[-1]), **dict(zip(STAGES, values[:-1].tolist()))}
 
     def implementations(self, rows: int = 256) -> list[str]:
         """The matmul implementations oneDNN picks for the four projections at `rows` tokens."""

@@ -586,3 +586,20 @@ def test_a_missing_compiler_is_named(monkeypatch):
     monkeypatch.setattr(cpu_kernels, "_inference_state", {})
     assert not cpu_encoder.available()
     assert cpu_encoder.unavailable_reason() == "no C++ compiler (c++ or g++) on PATH to build them; install g++"
+
+
+def test_the_stage_clock_times_every_stage_only_when_on():
+    import time
+    encoder = CpuEncoder(layout_model("d64-grouped"))
+    ids, mask, types = ragged([40, 3, 17], 40)
+    encoder(ids, mask, types)
+    assert encoder.profile(True)["calls"] == 0              # it was off
+    start = time.perf_counter()
+    encoder(ids, mask, types)
+    encoder(ids, mask, types)
+    wall = time.perf_counter() - start
+    stages = encoder.profile(False)
+    assert stages.pop("calls") == 2 and list(stages) == list(cpu_encoder.STAGES)
+    assert all(seconds > 0 for seconds in stages.values()) and sum(stages.values()) < wall, stages
+    encoder(ids, mask, types)                                # off again: nothing counted
+    assert encoder.profile(False) == dict.fromkeys(("calls", *cpu_encoder.STAGES), 0)

@@ -24,6 +24,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -508,8 +509,28 @@ int64_t padded_rows(int64_t tokens) {
 }
 constexpr size_t kMaxProducts = 256;     // primitives kept (4 per row count); beyond, the cache starts over
 
+// Where the time goes, when asked (sb_infer_profile): seconds per stage over the calls since the last read.
+enum Stage { kEmbed, kQkv, kAttention, kPost, kNorm1, kInner, kOuter, kNorm2, kStages };
+
+struct StageClock {
+  bool on = false;
+  double seconds[kStages] = {};
+  int64_t calls = 0;
+  std::chrono::steady_clock::time_point last;
+  void start() {
+    if (on) last = std::chrono::steady_clock::now();
+  }
+  void lap(Stage stage) {          // the time since start() or the previous lap goes to `stage`
+    if (!on) return;
+    const auto now = std::chrono::steady_clock::now();
+    seconds[stage] += std::chrono::duration<double>(now - last).count();
+    last = now;
+  }
+};
+
 struct Encoder {
   Embeddings embeddings;
+  StageClock clock;
   int64_t hidden = 0, intermediate = 0, heads = 0, head_size = 0, qkv_groups = 1;
   float eps = 1e-12f;
   bool use_bf16 = true;
@@ -591,21 +612,31 @@ struct Encoder {
     void* f = inner.get(rows * intermediate * e);
     bf16* x16s = use_bf16 ? static_cast<bf16*>(x16.get(rows * h * 2)) : nullptr;
     bf16* a16s = use_bf16 ? static_cast<bf16*>(a16.get(rows * h * 2)) : nullptr;
+    clock.start();
+    clock.calls += clock.on;
     embed(ids, positions, types, tokens, xs, x16s);
     std::memset(xs + tokens * h, 0, (rows - tokens) * h * 4);                   // padding rows: finite values
     if (use_bf16) std::memset(x16s + tokens * h, 0, (rows - tokens) * h * 2);
     std::memset(static_cast<char*>(c) + tokens * h * e, 0, (rows - tokens) * h * e);
+    clock.lap(kEmbed);
     for (const auto& layer : layers) {
       run(0, layer->qkv, rows, use_bf16 ? static_cast<void*>(x16s) : xs, q, nullptr);
+      clock.lap(kQkv);
       if (use_bf16)
         attention(static_cast<const bf16*>(q), offsets, batch, static_cast<bf16*>(c));
       else
         attention(static_cast<const float*>(q), offsets, batch, static_cast<float*>(c));
+      clock.lap(kAttention);
       run(1, layer->post, rows, c, as, xs);
+      clock.lap(kPost);
       layer_norm(as, as, a16s, rows, h, layer->norm1_weight.data(), layer->norm1_bias.data(), eps);
+      clock.lap(kNorm1);
       run(2, layer->inner, rows, use_bf16 ? static_cast<void*>(a16s) : as, f, nullptr);
+      clock.lap(kInner);
       run(3, layer->outer, rows, f, os, as);
+      clock.lap(kOuter);
       layer_norm(os, xs, x16s, rows, h, layer->norm2_weight.data(), layer->norm2_bias.data(), eps);
+      clock.lap(kNorm2);
     }
     std::memcpy(out, xs, tokens * h * 4);
   }
@@ -754,6 +785,20 @@ std::vector<Tensor> Implementations(const Tensor& handle, int64_t rows) {
   return {out};
 }
 
+// Turn the stage clock on or off; returns the seconds per stage (embed, qkv, attention, post, norm1, inner,
+// outer, norm2) and the number of calls timed since the previous read [9], then starts over.
+std::vector<Tensor> Profile(const Tensor& handle, bool enable) {
+  Encoder& encoder = find(handle);
+  std::lock_guard<std::mutex> lock(encoder.mutex);
+  Tensor out = paddle::empty({kStages + 1}, paddle::DataType::FLOAT64, paddle::CPUPlace());
+  double* o = out.data<double>();
+  for (int i = 0; i < kStages; ++i) o[i] = encoder.clock.seconds[i];
+  o[kStages] = static_cast<double>(encoder.clock.calls);
+  encoder.clock = StageClock();
+  encoder.clock.on = enable;
+  return {out};
+}
+
 std::vector<std::vector<int64_t>> OneShape(const std::vector<std::vector<int64_t>>&) { return {{1}}; }
 std::vector<std::vector<int64_t>> OneShapeSingle(const std::vector<int64_t>&) { return {{1}}; }
 std::vector<paddle::DataType> Int64Dtype(const std::vector<paddle::DataType>&) { return {paddle::DataType::INT64}; }
@@ -792,6 +837,17 @@ PD_BUILD_OP(sb_infer_release)
     .SetKernelFn(PD_KERNEL(Release))
     .SetInferShapeFn(PD_INFER_SHAPE(OneShapeSingle))
     .SetInferDtypeFn(PD_INFER_DTYPE(Int64DtypeSingle));
+
+std::vector<std::vector<int64_t>> StagesShape(const std::vector<int64_t>&) { return {{kStages + 1}}; }
+std::vector<paddle::DataType> StagesDtype(const paddle::DataType&) { return {paddle::DataType::FLOAT64}; }
+
+PD_BUILD_OP(sb_infer_profile)
+    .Inputs({"handle"})
+    .Outputs({"seconds"})
+    .Attrs({"enable: bool"})
+    .SetKernelFn(PD_KERNEL(Profile))
+    .SetInferShapeFn(PD_INFER_SHAPE(StagesShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(StagesDtype));
 
 PD_BUILD_OP(sb_infer_implementations)
     .Inputs({"handle"})
