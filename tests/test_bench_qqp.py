@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from helpers import ROOT
@@ -145,3 +146,16 @@ def test_exit_code_says_whether_every_row_ran(failing, inputs, monkeypatch, caps
         assert rc == 1 and f"| {failing} | failed: error: it broke |" in out
         assert err.strip().splitlines()[-1] == (f"error: 1 row(s) failed: {failing} (their errors are in the "
                                                 f"table above)")
+
+
+
+def test_agreement_counts_flips_and_balances_the_classes():
+    sys.path.insert(0, str(ROOT / "bench"))
+    from agreement import agreement
+    reference = np.array([[3.0, 0.0], [2.0, 0.0], [1.0, 0.0], [0.5, 0.0]])     # class 0 everywhere
+    other = reference.copy()
+    other[2, 0] = 1.6                                                           # a bigger margin, same class
+    same, counts = agreement(other, reference, balance=False)
+    assert same == 1.0 and counts.tolist() == [4, 0]
+    same, counts = agreement(other, reference, balance=True)   # split at the medians: pair 2 now differs
+    assert counts.tolist() == [2, 2] and same == 0.75
