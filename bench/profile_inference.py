@@ -1,5 +1,6 @@
-"""Time repeated passes of the exported SqueezeBERT predictor over QQP pairs, and optionally print
-paddle.inference's per-operator profile. For finding where the time goes, not for the headline table
+"""Time repeated passes of the exported SqueezeBERT predictor (or, with --backend kernels, the project's
+CPU kernels) over QQP pairs, and optionally print paddle.inference's per-operator profile (or the
+kernels' ms per batch of each stage). For finding where the time goes, not for the headline table
 (use bench_qqp.py for that).
 
     python bench/profile_inference.py --precision bf16 --passes 3            # pairs/s of each pass
