@@ -218,7 +218,8 @@ def test_pyproject_ships_every_package_data_file():
                   if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts}
     covered = {f for f in data_files if any(_glob_match(f, pattern) for pattern in patterns)}
     assert data_files and covered == data_files, sorted(data_files - covered)
-    assert {"assets/vocab.txt", "assets/glue_sample/QQP/dev.tsv", "kernels/fused_cpu.cc"} <= covered
+    assert {"assets/vocab.txt", "assets/glue_sample/QQP/dev.tsv", "kernels/fused_cpu.cc", "kernels/inference_cpu.cc",
+            "kernels/onednn_c_api.h"} <= covered
 
 
 def _glob_match(path: str, pattern: str) -> bool:
