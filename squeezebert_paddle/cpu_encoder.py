@@ -106,14 +106,13 @@ class CpuEncoder:
         self.classifier = (copy.deepcopy(model.classifier) if isinstance(model, SqueezeBertForSequenceClassification)
                            else None)
         self.threads = threads
-        config = base.config
         with paddle.no_grad():
             tensors = embedding_weights(base.embeddings) + [w for l in base.encoder.layers for w in layer_weights(l)]
             weights = [w.astype("float32").cpu() for w in tensors]
             # The layers' LayerNorms keep 1e-12 whatever the config says (as in transformers); the
             # config's layer_norm_eps reaches the embeddings' only.
             layer_eps = base.encoder.layers[0].output.layernorm._epsilon
-            self._handle = self._ops.sb_infer_pack(weights, config.num_attention_heads, layer_eps,
+            self._handle = self._ops.sb_infer_pack(weights, base.config.num_attention_heads, layer_eps,
                                                    base.embeddings.LayerNorm._epsilon, precision == "bf16")
         # Released with the encoder, or at exit before Paddle is torn down (a __del__ would run after).
         weakref.finalize(self, self._ops.sb_infer_release, self._handle)
@@ -131,10 +130,11 @@ class CpuEncoder:
         return bytes(names.numpy()).decode().split()
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> np.ndarray:
-        inputs = [paddle.to_tensor(a) for a in packed_inputs(input_ids, attention_mask, token_type_ids)]
+        *tokens, offsets = packed_inputs(input_ids, attention_mask, token_type_ids)
         with paddle.no_grad():
-            hidden = self._ops.sb_infer_encode(*inputs, self._handle, self.threads)      # [T, H]
-        return self._head(first_tokens(hidden, inputs[-1].numpy(), attention_mask))
+            hidden = self._ops.sb_infer_encode(*map(paddle.to_tensor, (*tokens, offsets)), self._handle,
+                                               self.threads)                                # [T, H]
+        return self._head(first_tokens(hidden, offsets, attention_mask))
 
     def _head(self, first: paddle.Tensor) -> np.ndarray:
         """Pooler (and classifier) on the first tokens [B, H]."""

@@ -50,28 +50,25 @@ NAME = "squeezebert_fused_cpu"
 
 @dataclass(frozen=True)
 class Library:
-    """A kernel library built from one source file (plus headers copied beside it)."""
+    """A kernel library built from one source file (plus headers copied beside it). `onednn`: it calls
+    oneDNN, the copy Paddle ships (paddle/libs/libdnnl.so.3), and runs its loops on that library's
+    OpenMP runtime (libiomp5), not GCC's: two OpenMP runtimes spin against each other on the same cores."""
     name: str
     source: Path
+    what: str                  # for the log lines: "built the <what> in ...", "<what> unavailable (...)"
+    fallback: str              # what happens without it, said with the failure
     headers: tuple[Path, ...] = ()
-    what: str = "fused CPU kernels"
+    onednn: bool = False
 
     def ldflags(self) -> list[str]:
-        return LDFLAGS
-
-
-class InferenceLibrary(Library):
-    """kernels/inference_cpu.cc calls oneDNN, the copy Paddle ships (paddle/libs/libdnnl.so.3), and
-    runs its loops on that library's OpenMP runtime (libiomp5), not GCC's: two OpenMP runtimes spin
-    against each other on the same cores."""
-
-    def ldflags(self) -> list[str]:
+        if not self.onednn:
+            return LDFLAGS
         libs = str(Path(paddle.__file__).resolve().parent / "libs")
         return [f"-L{libs}", "-l:libdnnl.so.3", "-l:libiomp5.so", f"-Wl,-rpath,{libs}"]
 
 
-INFERENCE = InferenceLibrary("squeezebert_inference_cpu", KERNELS / "inference_cpu.cc",
-                             (KERNELS / "onednn_c_api.h",), "CPU inference kernels")
+INFERENCE = Library("squeezebert_inference_cpu", KERNELS / "inference_cpu.cc", "CPU inference kernels",
+                    "use --backend inference", (KERNELS / "onednn_c_api.h",), onednn=True)
 _inference_state: dict = {}
 _SEED_HIGH = 2**31 - 1          # paddle.randint takes int32 bounds: two draws make a 62-bit seed
 
@@ -84,7 +81,8 @@ def enabled() -> bool:
 
 
 def training_library() -> Library:
-    return Library(NAME, SOURCE)
+    """Built per call: tests point SOURCE elsewhere."""
+    return Library(NAME, SOURCE, "fused CPU kernels", "the model uses Paddle's own ops, which are slower on the CPU")
 
 
 def cache_dir(library: Library | None = None) -> Path:
@@ -194,7 +192,7 @@ def _load(spec: Library):
         return None, "disabled by SQUEEZEBERT_FUSED_KERNELS=0"
     if not any(shutil.which(c) for c in ("c++", "g++")):
         failure = "no C++ compiler (c++ or g++) on PATH to build them; install g++"
-        logger.warning("%s unavailable (%s)", spec.what, failure)
+        logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
         return None, failure
     directory = cache_dir(spec)
     try:
@@ -213,9 +211,7 @@ def _load(spec: Library):
         return module, None
     except Exception as error:      # no compiler, read-only cache, ABI mismatch: fall back, say why
         failure = str(error) if isinstance(error, BuildError) else str(BuildError(error, ""))
-        fallback = ("the model uses Paddle's own ops, which are slower on the CPU" if spec.what == "fused CPU kernels"
-                    else "use --backend inference")
-        logger.warning("%s unavailable (%s); %s", spec.what, failure, fallback)
+        logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
         return None, failure
 
 
