@@ -299,6 +299,50 @@ def test_full_size_bf16_agrees_on_real_qqp_pairs(full, real_qqp_jsonl, vocab_fil
     assert agree >= 0.98, agree
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_full_size_threads_share_the_work_exactly(full, precision):
+    """Two threads take whole pieces of each projection side by side (single-threaded products, the
+    post-attention product cut in two); three do not divide the pieces, so every piece uses all three.
+    Either way the sums are those one thread computes."""
+    ids, mask, types = random_rows(40, 64, seed=9)
+    one = full[precision](ids, mask, types)
+    for threads in (2, 3):
+        got = CpuEncoder(full["model"], precision, threads=threads)(ids, mask, types)
+        assert max_diff(got, one) <= 1e-6, (threads, max_diff(got, one))
+
+
+ATTENTION_SCRIPT = """
+import sys, numpy as np
+from squeezebert_paddle.cpu_encoder import CpuEncoder
+from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
+model = SqueezeBertForSequenceClassification.from_pretrained(sys.argv[1]).eval()
+ids, mask, types = np.load(sys.argv[2]).values()
+np.save(sys.argv[3], CpuEncoder(model, "bf16")(ids, mask, types))
+"""
+
+
+@pytest.mark.skipif(not HAS_AMX, reason="this CPU has no amx_bf16: bf16 attention takes the AVX-512 path anyway")
+def test_bf16_attention_on_amx_tiles_and_on_avx512_agree(tmp_path):
+    """Head size 64 in bf16: attention on AMX tiles (weights P in bf16), or with the AVX-512 dot products
+    (P in fp32) when SQUEEZEBERT_NO_AMX_ATTENTION is set. Lengths 1..61 cross the 16-row and 32-key tiles."""
+    model = layout_model("d64-grouped")
+    model.save_pretrained(tmp_path / "model")
+    ids, mask, types = ragged(lengths=[61, 1, 16, 17, 31, 32, 33, 48, 5], length=61, seed=4)
+    np.savez(tmp_path / "inputs.npz", ids=ids, mask=mask, types=types)
+    script = tmp_path / "attend.py"
+    script.write_text(ATTENTION_SCRIPT)
+    outputs = {}
+    for name, env in (("amx", {}), ("avx512", {"SQUEEZEBERT_NO_AMX_ATTENTION": "1"})):
+        proc = run_script(script, tmp_path / "model", tmp_path / "inputs.npz", tmp_path / f"{name}.npy", env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outputs[name] = np.load(tmp_path / f"{name}.npy")
+    fp32 = reference(model, ids, mask, types)[0]
+    scale = np.abs(fp32).max()
+    for name, got in outputs.items():
+        assert max_diff(got, fp32) < 0.05 * scale, (name, max_diff(got, fp32), scale)
+    assert 0 < max_diff(outputs["amx"], outputs["avx512"]) < 0.02 * scale     # two paths, both close
+
+
 @pytest.mark.parametrize("rows", [16, 256, 1024])
 def test_matmul_implementations(full, rows):
     fp32 = full["fp32"].implementations(rows)

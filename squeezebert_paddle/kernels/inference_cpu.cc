@@ -22,6 +22,8 @@
 
 #include <immintrin.h>
 #include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -116,6 +118,13 @@ Runtime& runtime() {
   return r;
 }
 
+// Pieces per group: an odd group count is cut in two, so that two threads can share a projection's
+// pieces whole (each on its own single-threaded product; see Encoder::run).
+int64_t splits_for(const Tensor& weight) {
+  const int64_t groups = weight.shape().size() == 3 ? weight.shape()[0] : 1;
+  return groups % 2 == 1 ? 2 : 1;
+}
+
 enum PostOp { kNone = 0, kGelu = 1, kResidual = 2 };
 
 // A matmul primitive for one projection shape at one row count, with memory objects to point at data.
@@ -130,28 +139,35 @@ struct Product {
   }
 };
 
-// One grouped 1x1 convolution: G products [rows, k] x [k, n], group j reading columns j*k.. of the
-// input (row stride G*k) and writing columns j*n.. of the output (row stride G*n).
+// One grouped 1x1 convolution as pieces: products [rows, k] x [k, n], piece i reading input columns
+// src_col.. (row stride in_cols) and writing output columns dst_col.. (row stride out_cols). A group
+// is one piece, or several side by side on its output columns (so that threads can share the work).
+struct Piece {
+  int64_t src_col = 0, dst_col = 0;
+  dnnl_memory_t weights = nullptr;        // in oneDNN's packed layout (Projection::weights_md)
+  const float* bias = nullptr;
+};
+
 struct Projection {
-  int64_t groups = 1, k = 0, n = 0;
+  int64_t k = 0, n = 0, in_cols = 0, out_cols = 0, groups = 1;
   PostOp post = kNone;
   dnnl_data_type_t src_type = onednn::kF32, dst_type = onednn::kF32;
-  Desc weights_md;                        // oneDNN's packed layout of one group's weights
-  std::vector<Buffer> weights;            // per group, in that layout
-  std::vector<dnnl_memory_t> weight_mem;
-  std::vector<float> bias;                // [G * n]
+  Desc weights_md;
+  std::vector<Buffer> weights;            // per piece, in that layout
+  std::vector<Piece> pieces;
+  std::vector<float> bias;                // [out_cols]
 
   Projection() = default;
   Projection(const Projection&) = delete;
   ~Projection() {
-    for (dnnl_memory_t m : weight_mem) dnnl_memory_destroy(m);
+    for (const Piece& piece : pieces) dnnl_memory_destroy(piece.weights);
   }
 };
 
 dnnl_primitive_desc_t matmul_desc(const Projection& p, int64_t rows, const_dnnl_memory_desc_t weights,
                                   Desc& src, Desc& dst, Desc& bias, Desc& residual) {
-  matrix_desc(src, rows, p.k, p.groups * p.k, p.src_type);
-  matrix_desc(dst, rows, p.n, p.groups * p.n, p.dst_type);
+  matrix_desc(src, rows, p.k, p.in_cols, p.src_type);
+  matrix_desc(dst, rows, p.n, p.out_cols, p.dst_type);
   matrix_desc(bias, 1, p.n, p.n, onednn::kF32);
   dnnl_primitive_attr_t attr;
   dnnl_post_ops_t ops;
@@ -159,7 +175,7 @@ dnnl_primitive_desc_t matmul_desc(const Projection& p, int64_t rows, const_dnnl_
   check(dnnl_post_ops_create(&ops), "post-ops");
   if (p.post == kGelu) check(dnnl_post_ops_append_eltwise(ops, onednn::kGeluErf, 0.f, 0.f), "gelu post-op");
   if (p.post == kResidual) {
-    matrix_desc(residual, rows, p.n, p.groups * p.n, onednn::kF32);
+    matrix_desc(residual, rows, p.n, p.out_cols, onednn::kF32);
     check(dnnl_post_ops_append_binary(ops, onednn::kBinaryAdd, residual.md), "residual post-op");
   }
   check(dnnl_primitive_attr_set_post_ops(attr, ops), "set post-ops");
@@ -190,21 +206,28 @@ std::unique_ptr<Product> make_product(const Projection& p, int64_t rows) {
   return product;
 }
 
-// Fill `p` from an fp32 weight [G, k, n] (or [k, n]) and bias [G * n]: oneDNN picks the weights layout
-// for a matmul of kLayoutRows rows; every row count then uses that layout (checked in make_product).
+// Fill `p` from an fp32 weight [G, k, n] (or [k, n]) and bias [G * n], each group cut into `splits`
+// pieces side by side: oneDNN picks the weights layout for a matmul of kLayoutRows rows; every row count
+// then uses that layout (checked in make_product).
 constexpr int64_t kLayoutRows = 256;
 
-void pack(Projection& p, const Tensor& weight, const Tensor& bias, PostOp post, bool bf16_inputs, bool f32_output) {
+void pack(Projection& p, const Tensor& weight, const Tensor& bias, PostOp post, bool bf16_inputs, bool f32_output,
+          int64_t splits) {
   const auto& shape = weight.shape();
   PD_CHECK(shape.size() == 2 || shape.size() == 3, "a projection weight must be 2-D or 3-D");
   p.groups = shape.size() == 3 ? shape[0] : 1;
   p.k = shape[shape.size() - 2];
-  p.n = shape[shape.size() - 1];
-  PD_CHECK(bias.numel() == p.groups * p.n, "a projection bias has ", bias.numel(), " values, expected ",
-           p.groups * p.n);
+  const int64_t group_n = shape[shape.size() - 1];
+  PD_CHECK(bias.numel() == p.groups * group_n, "a projection bias has ", bias.numel(), " values, expected ",
+           p.groups * group_n);
+  if (group_n % splits != 0) splits = 1;
+  p.n = group_n / splits;
+  p.in_cols = p.groups * p.k;
+  p.out_cols = p.groups * group_n;
   p.post = post;
   p.src_type = bf16_inputs ? onednn::kBf16 : onednn::kF32;
   p.dst_type = f32_output ? onednn::kF32 : p.src_type;
+  p.bias.assign(bias.data<float>(), bias.data<float>() + bias.numel());
   {
     Desc src, dst, b, residual, any;
     dnnl_dims_t dims = {p.k, p.n};
@@ -215,8 +238,8 @@ void pack(Projection& p, const Tensor& weight, const Tensor& bias, PostOp post, 
     check(status, "weights layout");
   }
   Runtime& rt = runtime();
-  Desc plain;
-  matrix_desc(plain, p.k, p.n, p.n, onednn::kF32);
+  Desc plain;                              // one piece of a group's [k, group_n] fp32 weights
+  matrix_desc(plain, p.k, p.n, group_n, onednn::kF32);
   dnnl_primitive_desc_t reorder_pd;
   check(dnnl_reorder_primitive_desc_create(&reorder_pd, plain.md, rt.engine, p.weights_md.md, rt.engine, nullptr),
         "weights reorder descriptor");
@@ -225,20 +248,25 @@ void pack(Projection& p, const Tensor& weight, const Tensor& bias, PostOp post, 
   dnnl_primitive_desc_destroy(reorder_pd);
   check(status, "weights reorder");
   const float* w = weight.data<float>();
-  p.weights = std::vector<Buffer>(p.groups);
-  for (int64_t g = 0; g < p.groups; ++g) {
-    void* data = p.weights[g].get(dnnl_memory_desc_get_size(p.weights_md.md));
-    dnnl_memory_t from, to;
-    check(dnnl_memory_create(&from, plain.md, rt.engine, const_cast<float*>(w + g * p.k * p.n)), "memory");
-    check(dnnl_memory_create(&to, p.weights_md.md, rt.engine, data), "memory");
-    dnnl_exec_arg_t args[2] = {{onednn::kArgSrc, from}, {onednn::kArgDst, to}};
-    check(dnnl_primitive_execute(reorder, rt.stream, 2, args), "weights reorder");
-    check(dnnl_stream_wait(rt.stream), "stream");
-    dnnl_memory_destroy(from);
-    p.weight_mem.push_back(to);
-  }
+  p.weights = std::vector<Buffer>(p.groups * splits);
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t c = 0; c < splits; ++c) {
+      Piece piece;
+      piece.src_col = g * p.k;
+      piece.dst_col = g * group_n + c * p.n;
+      piece.bias = p.bias.data() + piece.dst_col;
+      void* data = p.weights[p.pieces.size()].get(dnnl_memory_desc_get_size(p.weights_md.md));
+      dnnl_memory_t from;
+      check(dnnl_memory_create(&from, plain.md, rt.engine, const_cast<float*>(w + g * p.k * group_n + c * p.n)),
+            "memory");
+      check(dnnl_memory_create(&piece.weights, p.weights_md.md, rt.engine, data), "memory");
+      p.pieces.push_back(piece);
+      dnnl_exec_arg_t args[2] = {{onednn::kArgSrc, from}, {onednn::kArgDst, piece.weights}};
+      check(dnnl_primitive_execute(reorder, rt.stream, 2, args), "weights reorder");
+      check(dnnl_stream_wait(rt.stream), "stream");
+      dnnl_memory_destroy(from);
+    }
   dnnl_primitive_destroy(reorder);
-  p.bias.assign(bias.data<float>(), bias.data<float>() + bias.numel());
 }
 
 constexpr size_t kEmbeddingTensors = 5;
@@ -249,6 +277,38 @@ struct Layer {
 };
 
 std::vector<float> values(const Tensor& t) { return std::vector<float>(t.data<float>(), t.data<float>() + t.numel()); }
+
+#ifdef __AVX512F__
+// Rows [0, l) of a [*, width] matrix of 32-bit values (row stride ld) into its transpose out [width, lp],
+// zeros in columns l..lp: 16x16 blocks transposed in registers (scattered scalar stores cost 4x more).
+inline void transpose_rows(const uint32_t* in, int64_t ld, int64_t l, int64_t width, uint32_t* out, int64_t lp) {
+  alignas(64) static const uint32_t zeros[16] = {};
+  for (int64_t j0 = 0; j0 < lp; j0 += 16)
+    for (int64_t c0 = 0; c0 < width; c0 += 16) {
+      __m512i r[16], t[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(j0 + i < l ? in + (j0 + i) * ld + c0 : zeros);
+      for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+      }
+      for (int i = 0; i < 16; i += 8)
+        for (int k = 0; k < 4; ++k) {
+          t[i + k] = _mm512_shuffle_i32x4(r[i + k], r[i + 4 + k], 0x88);
+          t[i + 4 + k] = _mm512_shuffle_i32x4(r[i + k], r[i + 4 + k], 0xdd);
+        }
+      for (int k = 0; k < 8; ++k) {
+        _mm512_storeu_si512(out + (c0 + k) * lp + j0, _mm512_shuffle_i32x4(t[k], t[8 + k], 0x88));
+        _mm512_storeu_si512(out + (c0 + 8 + k) * lp + j0, _mm512_shuffle_i32x4(t[k], t[8 + k], 0xdd));
+      }
+    }
+}
+#endif
 
 // Attention over one sequence's real tokens: qkv rows [0, l) of [*, 3H] (row stride qkv_ld; head h's
 // Q, K and V at q_col, k_col, v_col), context rows (stride context_ld) at column h * d. Scores are
@@ -271,17 +331,27 @@ Head load_head(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64
   h.kt = h.q + query_rows * d;
   h.v = h.kt + d * h.lp;
   h.s = h.v + h.lp * d;
+  bool keys_done = false;
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<E, float>)
+    if (d % 16 == 0) {
+      transpose_rows(reinterpret_cast<const uint32_t*>(qkv + k_col), qkv_ld, l, d, reinterpret_cast<uint32_t*>(h.kt),
+                     h.lp);
+      keys_done = true;
+    }
+#endif
   for (int64_t i = 0; i < l; ++i) {
     const E* row = qkv + i * qkv_ld;
     for (int64_t e = 0; e < d; ++e) {
       h.q[i * d + e] = to_f32(row[q_col + e]);
-      h.kt[e * h.lp + i] = to_f32(row[k_col + e]);
+      if (!keys_done) h.kt[e * h.lp + i] = to_f32(row[k_col + e]);
       h.v[i * d + e] = to_f32(row[v_col + e]);
     }
   }
   // Zeros where the products read beyond the l tokens: query rows up to query_rows, key columns up to lp.
   std::fill(h.q + l * d, h.q + query_rows * d, 0.f);
-  for (int64_t e = 0; e < d; ++e) std::fill(h.kt + e * h.lp + l, h.kt + (e + 1) * h.lp, 0.f);
+  if (!keys_done)
+    for (int64_t e = 0; e < d; ++e) std::fill(h.kt + e * h.lp + l, h.kt + (e + 1) * h.lp, 0.f);
   return h;
 }
 
@@ -300,6 +370,83 @@ void softmax_rows(float* s, int64_t rows, int64_t l, int64_t lp) {
     for (int64_t j = 0; j < l; ++j) p[j] *= inv;
   }
 }
+
+#ifdef __AVX512F__
+// e^x for 16 lanes, x <= 0 (softmax arguments): Cephes' expf reduction and polynomial, within ~1 ulp.
+inline __m512 exp16(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-80.f));          // e^-80 is 0 next to the max's 1
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);       // x - n ln2, in two parts
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  return _mm512_scalef_ps(p, n);                          // * 2^n
+}
+
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? 0xFFFF : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// Each of `rows` score rows (stride lp): e^(s - max) over its first l entries, zeros beyond; the row's
+// 1 / sum goes to inv[r] (applied to the context, so P @ V reads unnormalized weights).
+inline void softmax_unnormalized(float* s, int64_t rows, int64_t l, int64_t lp, float* inv) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* p = s + r * lp;
+    __m512 top = _mm512_set1_ps(-INFINITY);
+    for (int64_t j0 = 0; j0 < l; j0 += 16)
+      top = _mm512_mask_max_ps(top, first_lanes(l - j0), top, _mm512_loadu_ps(p + j0));
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(top));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j0 = 0; j0 < lp; j0 += 16) {
+      const __m512 e = _mm512_maskz_mov_ps(first_lanes(l - j0), exp16(_mm512_sub_ps(_mm512_loadu_ps(p + j0), max)));
+      _mm512_storeu_ps(p + j0, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    inv[r] = 1.f / _mm512_reduce_add_ps(sum);
+  }
+}
+
+inline void store16(float* out, __m512 v) { _mm512_storeu_ps(out, v); }
+#ifdef __AVX512BF16__
+inline void store16(bf16* out, __m512 v) {                 // round to nearest even, as to_bf16
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), (__m256i)_mm512_cvtneps_pbh(v));
+}
+#else
+inline void store16(bf16* out, __m512 v) {
+  alignas(64) float row[16];
+  _mm512_store_ps(row, v);
+  for (int e = 0; e < 16; ++e) out[e] = to_bf16(row[e]);
+}
+#endif
+
+// Context rows i0.. (`rows` of them) = P @ V / sum, P the unnormalized weights of softmax_unnormalized.
+template <int D, typename E>
+inline void weigh_values(const float* s, const float* inv, const float* v, int64_t rows, int64_t l, int64_t lp,
+                         E* context, int64_t context_ld) {
+  constexpr int V = D / 16;
+  __m512 c[4][V];
+  for (int r = 0; r < 4; ++r)
+    for (int u = 0; u < V; ++u) c[r][u] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < l; ++j) {
+    __m512 vj[V];
+    for (int u = 0; u < V; ++u) vj[u] = _mm512_loadu_ps(v + j * D + 16 * u);
+    for (int r = 0; r < 4; ++r) {
+      const __m512 p = _mm512_set1_ps(s[r * lp + j]);
+      for (int u = 0; u < V; ++u) c[r][u] = _mm512_fmadd_ps(p, vj[u], c[r][u]);
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const __m512 scale = _mm512_set1_ps(inv[r]);
+    for (int u = 0; u < V; ++u) store16(context + r * context_ld + 16 * u, _mm512_mul_ps(c[r][u], scale));
+  }
+}
+#endif
 
 // Any head size: plain loops.
 template <typename E>
@@ -328,45 +475,26 @@ void attend_any(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int6
 template <int D, typename E>
 void attend_blocked(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64_t v_col, int64_t l,
                     E* context, int64_t context_ld, std::vector<float>& scratch) {
-  constexpr int V = D / 16;
   const int64_t rows4 = (l + 3) / 4 * 4;
   Head h = load_head(qkv, qkv_ld, q_col, k_col, v_col, l, D, rows4, scratch);
   const int64_t lp = h.lp;
   for (int64_t i0 = 0; i0 < l; i0 += 4) {
     const float* q = h.q + i0 * D;
     for (int64_t j0 = 0; j0 < lp; j0 += 16) {
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int e = 0; e < D; ++e) {
-        const __m512 k = _mm512_loadu_ps(h.kt + e * lp + j0);
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[e]), k, a0);
-        a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[D + e]), k, a1);
-        a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[2 * D + e]), k, a2);
-        a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[3 * D + e]), k, a3);
-      }
-      _mm512_storeu_ps(h.s + j0, a0);
-      _mm512_storeu_ps(h.s + lp + j0, a1);
-      _mm512_storeu_ps(h.s + 2 * lp + j0, a2);
-      _mm512_storeu_ps(h.s + 3 * lp + j0, a3);
+      __m512 a[2][4];                      // even and odd dimensions apart: 8 independent sums
+      for (int u = 0; u < 2; ++u)
+        for (int r = 0; r < 4; ++r) a[u][r] = _mm512_setzero_ps();
+      for (int e = 0; e < D; e += 2)
+        for (int u = 0; u < 2; ++u) {
+          const __m512 k = _mm512_loadu_ps(h.kt + (e + u) * lp + j0);
+          for (int r = 0; r < 4; ++r) a[u][r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r * D + e + u]), k, a[u][r]);
+        }
+      for (int r = 0; r < 4; ++r) _mm512_storeu_ps(h.s + r * lp + j0, _mm512_add_ps(a[0][r], a[1][r]));
     }
     const int64_t rows = std::min<int64_t>(4, l - i0);
-    softmax_rows(h.s, rows, l, lp);
-    __m512 c[4][V];
-    for (int r = 0; r < 4; ++r)
-      for (int u = 0; u < V; ++u) c[r][u] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < l; ++j) {
-      __m512 vj[V];
-      for (int u = 0; u < V; ++u) vj[u] = _mm512_loadu_ps(h.v + j * D + 16 * u);
-      for (int r = 0; r < 4; ++r) {
-        const __m512 p = _mm512_set1_ps(h.s[r * lp + j]);
-        for (int u = 0; u < V; ++u) c[r][u] = _mm512_fmadd_ps(p, vj[u], c[r][u]);
-      }
-    }
-    alignas(64) float row[D];
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int u = 0; u < V; ++u) _mm512_store_ps(row + 16 * u, c[r][u]);
-      E* out = context + (i0 + r) * context_ld;
-      for (int e = 0; e < D; ++e) store(out + e, row[e]);
-    }
+    float inv[4];
+    softmax_unnormalized(h.s, rows, l, lp, inv);
+    weigh_values<D>(h.s, inv, h.v, rows, l, lp, context + i0 * context_ld, context_ld);
   }
 }
 #endif
@@ -384,56 +512,141 @@ inline uint32_t pair_at(const bf16* p) {       // two adjacent bf16 values as on
 template <int D>
 void attend_bf16(const bf16* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64_t v_col, int64_t l,
                  bf16* context, int64_t context_ld, std::vector<float>& scratch) {
+  static_assert(D % 32 == 0, "pairs are transposed 16 at a time");
   constexpr int V = D / 16, P = D / 2;
   const int64_t lp = (l + 15) / 16 * 16;
   scratch.resize(P * lp + lp * D + 4 * lp);
   uint32_t* kt = reinterpret_cast<uint32_t*>(scratch.data());    // [P, lp] pairs, zero beyond l
   float* v = scratch.data() + P * lp;                             // [lp, D]
   float* s = v + lp * D;                                          // [4, lp]
+  transpose_rows(reinterpret_cast<const uint32_t*>(qkv + k_col), qkv_ld / 2, l, P, kt, lp);
   for (int64_t j = 0; j < l; ++j) {
     const bf16* row = qkv + j * qkv_ld;
-    for (int e = 0; e < P; ++e) kt[e * lp + j] = pair_at(row + k_col + 2 * e);
     for (int u = 0; u < V; ++u) {
       const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + v_col + 16 * u));
       _mm512_storeu_ps(v + j * D + 16 * u, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
     }
   }
-  for (int e = 0; e < P; ++e) std::fill(kt + e * lp + l, kt + (e + 1) * lp, 0u);
   for (int64_t i0 = 0; i0 < l; i0 += 4) {
     const int64_t rows = std::min<int64_t>(4, l - i0);
     const bf16* q[4];
     for (int r = 0; r < 4; ++r) q[r] = qkv + (i0 + std::min<int64_t>(r, rows - 1)) * qkv_ld + q_col;
     for (int64_t j0 = 0; j0 < lp; j0 += 16) {
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int e = 0; e < P; ++e) {
-        const __m512bh k = (__m512bh)_mm512_loadu_si512(kt + e * lp + j0);
-        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_set1_epi32(pair_at(q[0] + 2 * e)), k);
-        a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_set1_epi32(pair_at(q[1] + 2 * e)), k);
-        a2 = _mm512_dpbf16_ps(a2, (__m512bh)_mm512_set1_epi32(pair_at(q[2] + 2 * e)), k);
-        a3 = _mm512_dpbf16_ps(a3, (__m512bh)_mm512_set1_epi32(pair_at(q[3] + 2 * e)), k);
-      }
-      _mm512_storeu_ps(s + j0, a0);
-      _mm512_storeu_ps(s + lp + j0, a1);
-      _mm512_storeu_ps(s + 2 * lp + j0, a2);
-      _mm512_storeu_ps(s + 3 * lp + j0, a3);
+      __m512 a[2][4];                      // even and odd pairs apart: 8 independent sums keep the unit busy
+      for (int h = 0; h < 2; ++h)
+        for (int r = 0; r < 4; ++r) a[h][r] = _mm512_setzero_ps();
+      for (int e = 0; e < P; e += 2)
+        for (int h = 0; h < 2; ++h) {
+          const __m512bh k = (__m512bh)_mm512_loadu_si512(kt + (e + h) * lp + j0);
+          for (int r = 0; r < 4; ++r)
+            a[h][r] = _mm512_dpbf16_ps(a[h][r], (__m512bh)_mm512_set1_epi32(pair_at(q[r] + 2 * (e + h))), k);
+        }
+      for (int r = 0; r < 4; ++r) _mm512_storeu_ps(s + r * lp + j0, _mm512_add_ps(a[0][r], a[1][r]));
     }
-    softmax_rows(s, rows, l, lp);
-    __m512 c[4][V];
-    for (int r = 0; r < 4; ++r)
-      for (int u = 0; u < V; ++u) c[r][u] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < l; ++j) {
-      __m512 vj[V];
-      for (int u = 0; u < V; ++u) vj[u] = _mm512_loadu_ps(v + j * D + 16 * u);
-      for (int r = 0; r < 4; ++r) {
-        const __m512 pr = _mm512_set1_ps(s[r * lp + j]);
-        for (int u = 0; u < V; ++u) c[r][u] = _mm512_fmadd_ps(pr, vj[u], c[r][u]);
-      }
+    float inv[4];
+    softmax_unnormalized(s, rows, l, lp, inv);
+    weigh_values<D>(s, inv, v, rows, l, lp, context + i0 * context_ld, context_ld);
+  }
+}
+#endif
+
+#if defined(__AVX512BF16__) && defined(__AMX_TILE__) && defined(__AMX_BF16__)
+// AMX needs the kernel's permission per process (oneDNN asks too; asking twice is harmless).
+bool amx_usable() {
+  static const bool ok = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+  return ok;
+}
+
+struct TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// V rows [0, l) of [*, 64] bf16 (row stride ld) in AMX's pair layout for the B side of P @ V:
+// out[p][e] = (V[2p][e], V[2p + 1][e]) as one 32-bit lane, pairs up to lk / 2, zeros beyond l.
+inline void pair_values(const bf16* v, int64_t ld, int64_t l, int64_t lk, uint32_t* out) {
+  alignas(64) static const uint16_t lo_index[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                                    8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+  const __m512i lo = _mm512_load_si512(lo_index), hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+  for (int64_t p = 0; p < lk / 2; ++p) {
+    for (int half = 0; half < 2; ++half) {
+      const int64_t j = 2 * p;
+      const __m512i a = j < l ? _mm512_loadu_si512(v + j * ld + 32 * half) : _mm512_setzero_si512();
+      const __m512i b = j + 1 < l ? _mm512_loadu_si512(v + (j + 1) * ld + 32 * half) : _mm512_setzero_si512();
+      _mm512_storeu_si512(out + p * 64 + 32 * half, _mm512_permutex2var_epi16(a, lo, b));
+      _mm512_storeu_si512(out + p * 64 + 32 * half + 16, _mm512_permutex2var_epi16(a, hi, b));
     }
-    alignas(64) float row[D];
+  }
+}
+
+// Attention on AMX tiles, 16 query rows at a time: the scores Q K^T (tmm0; Q dimensions 0-31 / 32-63 in
+// tmm1 / tmm3, read in place from qkv; K^T pairs in tmm2), softmax in fp32 (AVX-512), then P @ V with the
+// unnormalized weights P in bf16 (tmm1) against V pairs (tmm2) into tmm4..7 (16 dimensions each), scaled
+// by 1 / sum in fp32. Q rows past l are read too (the qkv buffer has 16 spare rows); their rows of the
+// results are never used. oneDNN loads its own tile configuration, so each call loads ours.
+template <int D>
+void attend_amx(const bf16* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64_t v_col, int64_t l,
+                bf16* context, int64_t context_ld, std::vector<float>& scratch) {
+  static_assert(D == 64, "two 32-dimension steps, four 16-dimension output tiles");
+  constexpr int P = D / 2;
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.rows[t] = 16;
+    config.colsb[t] = 64;
+  }
+  _tile_loadconfig(&config);
+  const int64_t lp = (l + 15) / 16 * 16, lk = (l + 31) / 32 * 32;
+  scratch.resize(P * lp + lk / 2 * D + 16 * lk + 8 * lk + 16 * D);
+  uint32_t* kt = reinterpret_cast<uint32_t*>(scratch.data());     // [P, lp] K pairs, zero beyond l
+  uint32_t* vv = kt + P * lp;                                       // [lk / 2, D] V pairs, zero beyond l
+  float* s = reinterpret_cast<float*>(vv + lk / 2 * D);             // [16, lk] scores, then weights
+  bf16* pb = reinterpret_cast<bf16*>(s + 16 * lk);                  // [16, lk] weights in bf16
+  float* c = reinterpret_cast<float*>(pb + 16 * lk);                // [16, D] context before scaling
+  transpose_rows(reinterpret_cast<const uint32_t*>(qkv + k_col), qkv_ld / 2, l, P, kt, lp);
+  pair_values(qkv + v_col, qkv_ld, l, lk, vv);
+  const int64_t stride = qkv_ld * 2;
+  for (int64_t i0 = 0; i0 < l; i0 += 16) {
+    const bf16* q = qkv + i0 * qkv_ld + q_col;
+    _tile_loadd(1, q, stride);
+    _tile_loadd(3, q + 32, stride);
+    for (int64_t j0 = 0; j0 < lp; j0 += 16) {
+      _tile_zero(0);
+      _tile_loadd(2, kt + j0, lp * 4);
+      _tile_dpbf16ps(0, 1, 2);
+      _tile_loadd(2, kt + 16 * lp + j0, lp * 4);
+      _tile_dpbf16ps(0, 3, 2);
+      _tile_stored(0, s + j0, lk * 4);
+    }
+    const int64_t rows = std::min<int64_t>(16, l - i0);
+    float inv[16];
+    softmax_unnormalized(s, rows, l, lk, inv);          // zeros from l to lk
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j0 = 0; j0 < lk; j0 += 16) store16(pb + r * lk + j0, _mm512_loadu_ps(s + r * lk + j0));
+    _tile_zero(4);
+    _tile_zero(5);
+    _tile_zero(6);
+    _tile_zero(7);
+    for (int64_t k0 = 0; k0 < lk; k0 += 32) {
+      _tile_loadd(1, pb + k0, lk * 2);
+      const uint32_t* b = vv + k0 / 2 * D;
+      _tile_loadd(2, b, D * 4);
+      _tile_dpbf16ps(4, 1, 2);
+      _tile_loadd(2, b + 16, D * 4);
+      _tile_dpbf16ps(5, 1, 2);
+      _tile_loadd(2, b + 32, D * 4);
+      _tile_dpbf16ps(6, 1, 2);
+      _tile_loadd(2, b + 48, D * 4);
+      _tile_dpbf16ps(7, 1, 2);
+    }
+    _tile_stored(4, c, D * 4);
+    _tile_stored(5, c + 16, D * 4);
+    _tile_stored(6, c + 32, D * 4);
+    _tile_stored(7, c + 48, D * 4);
     for (int64_t r = 0; r < rows; ++r) {
-      for (int u = 0; u < V; ++u) _mm512_store_ps(row + 16 * u, c[r][u]);
-      bf16* out = context + (i0 + r) * context_ld;
-      for (int e = 0; e < D; ++e) out[e] = to_bf16(row[e]);
+      const __m512 scale = _mm512_set1_ps(inv[r]);
+      for (int u = 0; u < D / 16; ++u)
+        store16(context + (i0 + r) * context_ld + 16 * u, _mm512_mul_ps(_mm512_loadu_ps(c + r * D + 16 * u), scale));
     }
   }
 }
@@ -443,8 +656,14 @@ template <typename E>
 void attend(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64_t v_col, int64_t l, int64_t d,
             E* context, int64_t context_ld, std::vector<float>& scratch) {
 #if defined(__AVX512F__) && defined(__AVX512BF16__)
-  if constexpr (std::is_same_v<E, bf16>)
+  if constexpr (std::is_same_v<E, bf16>) {
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+    static const bool no_amx = std::getenv("SQUEEZEBERT_NO_AMX_ATTENTION") != nullptr;   // (for A/B runs, tests)
+    if (d == 64 && amx_usable() && !no_amx)
+      return attend_amx<64>(qkv, qkv_ld, q_col, k_col, v_col, l, context, context_ld, scratch);
+#endif
     if (d == 64) return attend_bf16<64>(qkv, qkv_ld, q_col, k_col, v_col, l, context, context_ld, scratch);
+  }
 #endif
 #ifdef __AVX512F__
   if (d == 64) return attend_blocked<64>(qkv, qkv_ld, q_col, k_col, v_col, l, context, context_ld, scratch);
@@ -507,7 +726,7 @@ int64_t padded_rows(int64_t tokens) {
   const int64_t multiple = tokens > 256 ? 64 : 16;
   return std::max<int64_t>(16, (tokens + multiple - 1) / multiple * multiple);
 }
-constexpr size_t kMaxProducts = 256;     // primitives kept (4 per row count); beyond, the cache starts over
+constexpr size_t kMaxProducts = 1024;    // primitives kept (up to 4 per row count and thread); beyond, start over
 
 // Where the time goes, when asked (sb_infer_profile): seconds per stage over the calls since the last read.
 enum Stage { kEmbed, kQkv, kAttention, kPost, kNorm1, kInner, kOuter, kNorm2, kStages };
@@ -538,30 +757,81 @@ struct Encoder {
   // Primitives by (role, rows): all layers share shapes, so one set serves every layer.
   std::map<std::pair<int, int64_t>, std::unique_ptr<Product>> products;
   Buffer x32, x16, qkv, context, a32, a16, inner, out32;
+  std::vector<dnnl_stream_t> streams;       // one per thread, for products run side by side
   std::mutex mutex;
 
-  void run(int role, const Projection& p, int64_t rows, const void* src, void* dst, const float* residual) {
-    if (products.size() >= kMaxProducts && !products.count({role, rows})) products.clear();
-    auto& slot = products[{role, rows}];
+  Encoder() = default;
+  Encoder(const Encoder&) = delete;
+  ~Encoder() {
+    products.clear();
+    for (dnnl_stream_t stream : streams) dnnl_stream_destroy(stream);
+  }
+
+  // The product for (role, rows) made for `thread` of a side-by-side run (single-threaded), or for
+  // kShared (oneDNN's threads inside). Makes room first when the cache is full.
+  static constexpr int kShared = 255;
+  Product& product(int role, const Projection& p, int64_t rows, int thread) {
+    const std::pair<int, int64_t> key{role * 256 + thread, rows};
+    auto& slot = products[key];
     if (!slot) slot = make_product(p, rows);
-    Product& m = *slot;
-    const size_t in_size = p.src_type == onednn::kBf16 ? 2 : 4, out_size = p.dst_type == onednn::kBf16 ? 2 : 4;
+    return *slot;
+  }
+
+  void make_room(size_t needed) {
+    if (products.size() + needed > kMaxProducts) products.clear();
+  }
+
+  // Threads take whole pieces when the pieces divide evenly among them (each thread's product is
+  // single-threaded, with no barrier inside); otherwise each piece in turn uses every thread.
+  void run(int role, const Projection& p, int64_t rows, const void* src, void* dst, const float* residual) {
+    const int threads = omp_get_max_threads();
+    const int64_t count = static_cast<int64_t>(p.pieces.size());
     Runtime& rt = runtime();
-    for (int64_t g = 0; g < p.groups; ++g) {
-      check(dnnl_memory_set_data_handle(m.src, const_cast<char*>(static_cast<const char*>(src)) + g * p.k * in_size),
-            "set src");
-      check(dnnl_memory_set_data_handle(m.dst, static_cast<char*>(dst) + g * p.n * out_size), "set dst");
-      check(dnnl_memory_set_data_handle(m.bias, const_cast<float*>(p.bias.data()) + g * p.n), "set bias");
-      dnnl_exec_arg_t args[5] = {{onednn::kArgSrc, m.src}, {onednn::kArgWeights, p.weight_mem[g]},
-                                 {onednn::kArgBias, m.bias}, {onednn::kArgDst, m.dst}, {0, nullptr}};
-      int count = 4;
-      if (p.post == kResidual) {
-        check(dnnl_memory_set_data_handle(m.residual, const_cast<float*>(residual) + g * p.n), "set residual");
-        args[count++] = {onednn::kArgPostOp0Src1, m.residual};
-      }
-      check(dnnl_primitive_execute(m.primitive, rt.stream, count, args), "matmul");
+    if (threads == 1 || count % threads != 0) {
+      make_room(1);
+      Product& m = product(role, p, rows, kShared);
+      for (const Piece& piece : p.pieces) check(execute(m, p, piece, src, dst, residual, rt.stream), "matmul");
+      check(dnnl_stream_wait(rt.stream), "stream");
+      return;
     }
-    check(dnnl_stream_wait(rt.stream), "stream");
+    while (static_cast<int>(streams.size()) < threads) {
+      dnnl_stream_t stream;
+      check(dnnl_stream_create(&stream, rt.engine, onednn::kDefaultStreamFlags), "stream");
+      streams.push_back(stream);
+    }
+    make_room(threads);
+    std::vector<Product*> mine(threads);
+    omp_set_num_threads(1);                  // oneDNN sizes a primitive for the threads it sees at creation
+    for (int t = 0; t < threads; ++t) mine[t] = &product(role, p, rows, t);
+    omp_set_num_threads(threads);
+    dnnl_status_t failed = 0;                // (no exception may leave an OpenMP region)
+#pragma omp parallel num_threads(threads) reduction(max : failed)
+    {
+      const int t = omp_get_thread_num();
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < count; ++i)
+        failed = std::max(failed, execute(*mine[t], p, p.pieces[i], src, dst, residual, streams[t]));
+      failed = std::max(failed, dnnl_stream_wait(streams[t]));
+    }
+    check(failed, "matmul");
+  }
+
+  // One piece's product; returns oneDNN's status (nonzero: failed).
+  static dnnl_status_t execute(Product& m, const Projection& p, const Piece& piece, const void* src, void* dst,
+                               const float* residual, dnnl_stream_t stream) {
+    const size_t in_size = p.src_type == onednn::kBf16 ? 2 : 4, out_size = p.dst_type == onednn::kBf16 ? 2 : 4;
+    dnnl_status_t status =
+        dnnl_memory_set_data_handle(m.src, const_cast<char*>(static_cast<const char*>(src)) + piece.src_col * in_size);
+    if (status == 0) status = dnnl_memory_set_data_handle(m.dst, static_cast<char*>(dst) + piece.dst_col * out_size);
+    if (status == 0) status = dnnl_memory_set_data_handle(m.bias, const_cast<float*>(piece.bias));
+    dnnl_exec_arg_t args[5] = {{onednn::kArgSrc, m.src}, {onednn::kArgWeights, piece.weights},
+                               {onednn::kArgBias, m.bias}, {onednn::kArgDst, m.dst}, {0, nullptr}};
+    int count = 4;
+    if (p.post == kResidual) {
+      if (status == 0) status = dnnl_memory_set_data_handle(m.residual, const_cast<float*>(residual) + piece.dst_col);
+      args[count++] = {onednn::kArgPostOp0Src1, m.residual};
+    }
+    return status == 0 ? dnnl_primitive_execute(m.primitive, stream, count, args) : status;
   }
 
   template <typename E>
@@ -571,7 +841,7 @@ struct Encoder {
 #pragma omp parallel
     {
       std::vector<float> scratch;
-#pragma omp for schedule(static)
+#pragma omp for schedule(static, 1)
       for (int64_t t = 0; t < tasks; ++t) {
         const int64_t b = t / heads, h = t % heads;
         const int64_t start = offsets[b], l = offsets[b + 1] - offsets[b];
@@ -607,7 +877,7 @@ struct Encoder {
     float* xs = static_cast<float*>(x32.get(rows * h * 4));
     float* as = static_cast<float*>(a32.get(rows * h * 4));
     float* os = static_cast<float*>(out32.get(rows * h * 4));
-    void* q = qkv.get(rows * 3 * h * e);
+    void* q = qkv.get((rows + 16) * 3 * h * e);        // 16 spare rows: AMX reads whole 16-row Q tiles
     void* c = context.get(rows * h * e);
     void* f = inner.get(rows * intermediate * e);
     bf16* x16s = use_bf16 ? static_cast<bf16*>(x16.get(rows * h * 2)) : nullptr;
@@ -685,19 +955,18 @@ std::vector<Tensor> PackEncoder(const std::vector<Tensor>& weights, int64_t head
   for (size_t i = kEmbeddingTensors; i < weights.size(); i += 12) {
     const Tensor* w = &weights[i];
     auto layer = std::make_unique<Layer>();
-    pack(layer->qkv, w[0], w[1], kNone, bf16, false);
-    pack(layer->post, w[2], w[3], kResidual, bf16, true);
+    pack(layer->qkv, w[0], w[1], kNone, bf16, false, splits_for(w[0]));
+    pack(layer->post, w[2], w[3], kResidual, bf16, true, splits_for(w[2]));
     layer->norm1_weight = values(w[4]);
     layer->norm1_bias = values(w[5]);
-    pack(layer->inner, w[6], w[7], kGelu, bf16, false);
-    pack(layer->outer, w[8], w[9], kResidual, bf16, true);
+    pack(layer->inner, w[6], w[7], kGelu, bf16, false, splits_for(w[6]));
+    pack(layer->outer, w[8], w[9], kResidual, bf16, true, splits_for(w[8]));
     layer->norm2_weight = values(w[10]);
     layer->norm2_bias = values(w[11]);
-    const int64_t hidden = layer->qkv.groups * layer->qkv.k, intermediate = layer->inner.groups * layer->inner.n;
-    PD_CHECK(layer->qkv.groups * layer->qkv.n == 3 * hidden && layer->post.groups * layer->post.k == hidden &&
-                 layer->post.groups * layer->post.n == hidden && layer->inner.groups * layer->inner.k == hidden &&
-                 layer->outer.groups * layer->outer.k == intermediate &&
-                 layer->outer.groups * layer->outer.n == hidden &&
+    const int64_t hidden = layer->qkv.in_cols, intermediate = layer->inner.out_cols;
+    PD_CHECK(layer->qkv.out_cols == 3 * hidden && layer->post.in_cols == hidden &&
+                 layer->post.out_cols == hidden && layer->inner.in_cols == hidden &&
+                 layer->outer.in_cols == intermediate && layer->outer.out_cols == hidden &&
                  static_cast<int64_t>(layer->norm1_weight.size()) == hidden &&
                  static_cast<int64_t>(layer->norm2_weight.size()) == hidden,
              "layer ", (i - kEmbeddingTensors) / 12, ": inconsistent weight shapes");

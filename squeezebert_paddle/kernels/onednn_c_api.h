@@ -47,6 +47,7 @@ const dnnl_version_t* dnnl_version(void);
 dnnl_status_t dnnl_engine_create(dnnl_engine_t* engine, dnnl_engine_kind_t kind, size_t index);
 dnnl_status_t dnnl_stream_create(dnnl_stream_t* stream, dnnl_engine_t engine, unsigned flags);
 dnnl_status_t dnnl_stream_wait(dnnl_stream_t stream);
+dnnl_status_t dnnl_stream_destroy(dnnl_stream_t stream);
 
 dnnl_status_t dnnl_memory_desc_create_with_strides(dnnl_memory_desc_t* desc, int ndims, const dnnl_dims_t dims,
                                                    dnnl_data_type_t type, const dnnl_dims_t strides);
