@@ -2,8 +2,8 @@
 
 The packed formulation of `packed_encoder.py` (per-token work on the real tokens only), with the
 embeddings and the whole encoder in one custom op: oneDNN matmuls (AMX in bf16) with the bias, GELU
-and residual fused in, and attention per sequence over its real tokens. The pooler and classifier
-stay Paddle ops (on one row per sequence). `run_qqp_paddle.py --backend kernels` runs it.
+and residual fused in, and attention per sequence over its real tokens; then the pooler and classifier
+on one row per sequence (the op sb_infer_dense). `run_qqp_paddle.py --backend kernels` runs it.
 
 Precision "fp32" matches the reference model to ~1e-6; "bf16" rounds the matmul inputs and weights
 to bf16 and keeps the softmax, LayerNorm and residual stream in fp32.
@@ -13,7 +13,6 @@ pooler applied to zeros (the reference would pool a padded query position).
 """
 from __future__ import annotations
 
-import copy
 import weakref
 
 import numpy as np
@@ -102,9 +101,12 @@ class CpuEncoder:
         if problem:
             raise ValueError(problem)
         # A snapshot, like the packed encoder weights: a later change to `model` does not reach it.
-        self.pooler = copy.deepcopy(base.pooler)
-        self.classifier = (copy.deepcopy(model.classifier) if isinstance(model, SqueezeBertForSequenceClassification)
-                           else None)
+        # (Paddle's Linear weights are [in, out].)
+        layers = [base.pooler.dense]
+        if isinstance(model, SqueezeBertForSequenceClassification):
+            layers.append(model.classifier)
+        self._head_weights = [(paddle.to_tensor(l.weight.numpy().astype(np.float32)),
+                               paddle.to_tensor(l.bias.numpy().astype(np.float32))) for l in layers]
         self.threads = threads
         with paddle.no_grad():
             tensors = embedding_weights(base.embeddings) + [w for l in base.encoder.layers for w in layer_weights(l)]
@@ -134,21 +136,22 @@ class CpuEncoder:
         with paddle.no_grad():
             hidden = self._ops.sb_infer_encode(*map(paddle.to_tensor, (*tokens, offsets)), self._handle,
                                                self.threads)                                # [T, H]
-        return self._head(first_tokens(hidden, offsets, attention_mask))
+        return self._head(hidden, first_rows(offsets, attention_mask))
 
-    def _head(self, first: paddle.Tensor) -> np.ndarray:
-        """Pooler (and classifier) on the first tokens [B, H]."""
+    def _head(self, hidden: paddle.Tensor, rows: np.ndarray) -> np.ndarray:
+        """Pooler (and classifier) on the hidden states [T, H] at `rows` (-1: a row of zeros)."""
+        (weight, bias), *classifier = self._head_weights
         with paddle.no_grad():
-            pooled = self.pooler.dense(first).tanh()
-            out = pooled if self.classifier is None else self.classifier(pooled)
+            out = self._ops.sb_infer_dense(hidden, paddle.to_tensor(rows), weight, bias, True)
+            for weight, bias in classifier:
+                out = self._ops.sb_infer_dense(out, paddle.to_tensor(np.arange(len(rows), dtype=np.int64)), weight,
+                                               bias, False)
         return out.numpy()
 
 
-def first_tokens(hidden, offsets, attention_mask):
-    """Each row's hidden state at position 0: [B, H]; zeros where position 0 is padding (or the row empty)."""
+def first_rows(offsets: np.ndarray, attention_mask) -> np.ndarray:
+    """Where each sequence's position 0 is among the packed tokens [B]; -1 where position 0 is padding
+    (or the row is empty): the pooler then reads zeros."""
     mask = np.asarray(attention_mask)
     first = mask[:, 0] != 0 if mask.shape[1] else np.zeros(len(mask), dtype=bool)
-    rows = np.where(first, offsets[:-1], 0)
-    if hidden.shape[0] == 0:
-        return paddle.zeros([len(rows), hidden.shape[1]], dtype=hidden.dtype)
-    return paddle.gather(hidden, paddle.to_tensor(rows)) * paddle.to_tensor(first[:, None].astype(np.float32))
+    return np.where(first, offsets[:-1], -1).astype(np.int64)

@@ -115,12 +115,12 @@ def kernels():
 def hidden_states(monkeypatch):
     """The encoder output [T, H] of the real tokens of every CpuEncoder call, as the pooler receives it."""
     seen = []
-    original = cpu_encoder.first_tokens
+    original = CpuEncoder._head
 
-    def spy(hidden, offsets, attention_mask):
+    def spy(self, hidden, rows):
         seen.append(hidden.numpy().copy())
-        return original(hidden, offsets, attention_mask)
-    monkeypatch.setattr(cpu_encoder, "first_tokens", spy)
+        return original(self, hidden, rows)
+    monkeypatch.setattr(CpuEncoder, "_head", spy)
     return seen
 
 
@@ -301,14 +301,16 @@ def test_full_size_bf16_agrees_on_real_qqp_pairs(full, real_qqp_jsonl, vocab_fil
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_full_size_threads_share_the_work_exactly(full, precision):
-    """Two threads take whole pieces of each projection side by side (single-threaded products, the
-    post-attention product cut in two); three do not divide the pieces, so every piece uses all three.
-    Either way the sums are those one thread computes."""
-    ids, mask, types = random_rows(40, 64, seed=9)
-    one = full[precision](ids, mask, types)
-    for threads in (2, 3):
-        got = CpuEncoder(full["model"], precision, threads=threads)(ids, mask, types)
-        assert max_diff(got, one) <= 1e-6, (threads, max_diff(got, one))
+    """40 rows: each thread encodes its own run of whole sequences on single-threaded products (two and
+    three threads, runs of unequal length). 3 rows (under two per thread): one pass in which two threads
+    take whole pieces of each projection side by side (the post-attention product cut in two), or three,
+    which do not divide the pieces, all work inside each piece. Every way gives one thread's sums."""
+    for rows in (40, 3):
+        ids, mask, types = random_rows(rows, 64, seed=9)
+        one = full[precision](ids, mask, types)
+        for threads in (2, 3):
+            got = CpuEncoder(full["model"], precision, threads=threads)(ids, mask, types)
+            assert max_diff(got, one) <= 1e-6, (rows, threads, max_diff(got, one))
 
 
 ATTENTION_SCRIPT = """
