@@ -5,8 +5,10 @@ embeddings and the whole encoder in one custom op: oneDNN matmuls (AMX in bf16) 
 and residual fused in, and attention per sequence over its real tokens; then the pooler and classifier
 on one row per sequence (the op sb_infer_dense). `run_qqp_paddle.py --backend kernels` runs it.
 
-Precision "fp32" matches the reference model to ~1e-6; "bf16" rounds the matmul inputs and weights
-to bf16 and keeps the softmax, LayerNorm and residual stream in fp32.
+Precision "fp32" matches the reference model to ~1e-6; "bf16" rounds the matmul inputs and weights,
+Q, K, V and (where attention runs on AMX tiles) the attention weights to bf16, and keeps the softmax,
+LayerNorm and residual stream in fp32. SQUEEZEBERT_NO_AMX_ATTENTION=1 in the environment (read once
+per process) runs bf16 attention with AVX-512 dot products instead, for comparisons.
 
 Like the exported program, the pooled output of a row whose first position is padding is the
 pooler applied to zeros (the reference would pool a padded query position).

@@ -149,6 +149,20 @@ def test_exit_code_says_whether_every_row_ran(failing, inputs, monkeypatch, caps
 
 
 
+def test_the_peak_is_measured_each_round_and_the_highest_kept(inputs, monkeypatch, capsys):
+    """A round measured while the machine was slow must not flatter the rows' share of the peak."""
+    measured = iter([{"fp32": 100.0, "bf16": 200.0}, {"fp32": 50.0, "bf16": 400.0}])
+    order = []
+    monkeypatch.setattr(bench_qqp, "peak", lambda threads: order.append("peak") or next(measured))
+    monkeypatch.setattr(bench_qqp, "run_row", lambda name, args: order.append(name) or fake_row(name))
+    assert bench_qqp.main(argv(inputs, rows="torch-eager-fp32", repeats=2)) == 0
+    out = capsys.readouterr().out
+    assert order == ["peak", "torch-eager-fp32", "peak", "torch-eager-fp32"]
+    assert "each measured before its rows: fp32 100, 50; bf16 200, 400) fp32 100 GFLOP/s, bf16 400 GFLOP/s" in out
+    row = next(line for line in out.splitlines() if line.startswith("| torch-eager-fp32 |"))
+    assert "| 5.0 | 5% |" in row                          # 5 GFLOP/s of the best fp32 round's 100
+
+
 def test_agreement_counts_flips_and_balances_the_classes():
     sys.path.insert(0, str(ROOT / "bench"))
     from agreement import agreement
