@@ -1196,7 +1196,8 @@ std::vector<Tensor> Implementations(const Tensor& handle, int64_t rows) {
 }
 
 // Turn the stage clock on or off; returns the seconds per stage (embed, qkv, attention, post, norm1, inner,
-// outer, norm2) and the number of calls timed since the previous read [9], then starts over.
+// outer, norm2) and the number of calls timed since the previous read [9], then starts over. When each
+// thread encodes its own sequences, the clock is the first thread's.
 std::vector<Tensor> Profile(const Tensor& handle, bool enable) {
   Encoder& encoder = find(handle);
   std::lock_guard<std::mutex> lock(encoder.mutex);
