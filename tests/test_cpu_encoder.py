@@ -331,11 +331,11 @@ def test_bf16_attention_on_amx_tiles_and_on_avx512_agree(tmp_path):
     model.save_pretrained(tmp_path / "model")
     ids, mask, types = ragged(lengths=[61, 1, 16, 17, 31, 32, 33, 48, 5], length=61, seed=4)
     np.savez(tmp_path / "inputs.npz", ids=ids, mask=mask, types=types)
-    script = tmp_path / "attend.py"
-    script.write_text(ATTENTION_SCRIPT)
     outputs = {}
     for name, env in (("amx", {}), ("avx512", {"SQUEEZEBERT_NO_AMX_ATTENTION": "1"})):
-        proc = run_script(script, tmp_path / "model", tmp_path / "inputs.npz", tmp_path / f"{name}.npy", env=env)
+        # (-c: the project root, the working directory, is on sys.path whether or not the package is installed)
+        proc = run_script("-c", ATTENTION_SCRIPT, tmp_path / "model", tmp_path / "inputs.npz", tmp_path / f"{name}.npy",
+                          env=env)
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs[name] = np.load(tmp_path / f"{name}.npy")
     fp32 = reference(model, ids, mask, types)[0]
