@@ -679,23 +679,16 @@ void attend(const E* qkv, int64_t qkv_ld, int64_t q_col, int64_t k_col, int64_t 
 inline void layer_norm_row(const float* in, float* out, bf16* out16, int64_t n, const float* w, const float* b,
                            float eps) {
 #if defined(__AVX512F__) && defined(__AVX512BF16__)
-  if (n % 64 == 0) {           // (GCC keeps these loops at 256 bits; this is the whole row in 512-bit steps,
-                               // four sums apart so that the adds do not wait on each other)
-    __m512 sum[4];
-    for (int u = 0; u < 4; ++u) sum[u] = _mm512_setzero_ps();
-    for (int64_t c = 0; c < n; c += 64)
-      for (int u = 0; u < 4; ++u) sum[u] = _mm512_add_ps(sum[u], _mm512_loadu_ps(in + c + 16 * u));
-    const __m512 mean =
-        _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(sum[0], sum[1]), _mm512_add_ps(sum[2], sum[3]))) / n);
-    for (int u = 0; u < 4; ++u) sum[u] = _mm512_setzero_ps();
-    for (int64_t c = 0; c < n; c += 64)
-      for (int u = 0; u < 4; ++u) {
-        const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(in + c + 16 * u), mean);
-        sum[u] = _mm512_fmadd_ps(d, d, sum[u]);
-      }
-    const float squares =
-        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(sum[0], sum[1]), _mm512_add_ps(sum[2], sum[3])));
-    const __m512 rstd = _mm512_set1_ps(1.f / std::sqrt(squares / n + eps));
+  if (n % 16 == 0) {           // (GCC keeps these loops at 256 bits; this is the whole row in 512-bit steps)
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c += 16) sum = _mm512_add_ps(sum, _mm512_loadu_ps(in + c));
+    const __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(sum) / n);
+    __m512 squares = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c += 16) {
+      const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(in + c), mean);
+      squares = _mm512_fmadd_ps(d, d, squares);
+    }
+    const __m512 rstd = _mm512_set1_ps(1.f / std::sqrt(_mm512_reduce_add_ps(squares) / n + eps));
     for (int64_t c = 0; c < n; c += 16) {
       const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(in + c), mean), rstd);
       const __m512 y = _mm512_fmadd_ps(d, _mm512_loadu_ps(w + c), _mm512_loadu_ps(b + c));
@@ -801,12 +794,20 @@ struct Encoder {
     return role == 0 ? first.qkv : role == 1 ? first.post : role == 2 ? first.inner : first.outer;
   }
 
-  void prepare_streams(int threads) {
+  // Single-threaded products of `role` for threads 0.., thread t's at rows[t] (made before the threads
+  // start: the cache is not shared safely), and a stream per thread.
+  std::vector<Product*> single_threaded(int role, const std::vector<int64_t>& rows) {
+    const int threads = static_cast<int>(rows.size());
     while (static_cast<int>(streams.size()) < threads) {
       dnnl_stream_t stream;
       check(dnnl_stream_create(&stream, runtime().engine, onednn::kDefaultStreamFlags), "stream");
       streams.push_back(stream);
     }
+    std::vector<Product*> made(threads);
+    omp_set_num_threads(1);                  // oneDNN sizes a primitive for the threads it sees at creation
+    for (int t = 0; t < threads; ++t) made[t] = &product(role, projection(role), rows[t], t);
+    omp_set_num_threads(threads);
+    return made;
   }
 
   // The projection `p` (role: 0 qkv, 1 post, 2 inner, 3 outer) of `rows` rows. Thread t >= 0: all pieces
@@ -832,12 +833,8 @@ struct Encoder {
       check(dnnl_stream_wait(rt.stream), "stream");
       return;
     }
-    prepare_streams(threads);
     make_room(threads);
-    std::vector<Product*> mine(threads);
-    omp_set_num_threads(1);                  // oneDNN sizes a primitive for the threads it sees at creation
-    for (int i = 0; i < threads; ++i) mine[i] = &product(role, p, rows, i);
-    omp_set_num_threads(threads);
+    const std::vector<Product*> mine = single_threaded(role, std::vector<int64_t>(threads, rows));
     dnnl_status_t failed = 0;                // (no exception may leave an OpenMP region)
 #pragma omp parallel num_threads(threads) reduction(max : failed)
     {
@@ -935,12 +932,10 @@ struct Encoder {
     std::vector<std::vector<int64_t>> local(threads);      // each run's offsets, from 0
     for (int t = 0; t < threads; ++t)
       for (int64_t b = first[t]; b <= first[t + 1]; ++b) local[t].push_back(offsets[b] - offsets[first[t]]);
-    prepare_streams(threads);
+    std::vector<int64_t> rows(threads);
+    for (int t = 0; t < threads; ++t) rows[t] = padded_rows(local[t].back());
     make_room(4 * threads);
-    omp_set_num_threads(1);                  // oneDNN sizes a primitive for the threads it sees at creation
-    for (int t = 0; t < threads; ++t)
-      for (int role = 0; role < 4; ++role) product(role, projection(role), padded_rows(local[t].back()), t);
-    omp_set_num_threads(threads);
+    for (int role = 0; role < 4; ++role) single_threaded(role, rows);
     std::string failure;                     // (no exception may leave an OpenMP region)
 #pragma omp parallel num_threads(threads)
     {
