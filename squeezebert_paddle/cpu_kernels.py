@@ -50,9 +50,11 @@ NAME = "squeezebert_fused_cpu"
 
 @dataclass(frozen=True)
 class Library:
-    """A kernel library built from one source file (plus headers copied beside it). `onednn`: it calls
-    oneDNN, the copy Paddle ships (paddle/libs/libdnnl.so.3), and runs its loops on that library's
-    OpenMP runtime (libiomp5), not GCC's: two OpenMP runtimes spin against each other on the same cores."""
+    """A kernel library built from one source file (plus headers copied beside it). Its loops run on
+    Paddle's OpenMP runtime (paddle/libs/libiomp5.so), the one oneDNN's matmuls use, not GCC's libgomp:
+    two runtimes' idle threads spin against each other on the same cores (on two cores, a 16x64
+    training step took 1.6x as long with libgomp). `onednn`: it also calls oneDNN, the copy Paddle
+    ships (libdnnl.so.3)."""
     name: str
     source: Path
     what: str                  # for the log lines: "built the <what> in ...", "<what> unavailable (...)"
@@ -61,10 +63,16 @@ class Library:
     onednn: bool = False
 
     def ldflags(self) -> list[str]:
-        if not self.onednn:
-            return LDFLAGS
-        libs = str(Path(paddle.__file__).resolve().parent / "libs")
-        return [f"-L{libs}", "-l:libdnnl.so.3", "-l:libiomp5.so", f"-Wl,-rpath,{libs}"]
+        libs = paddle_libs()
+        if not (libs / "libiomp5.so").is_file() and not self.onednn:
+            return LDFLAGS          # a Paddle build without Intel's OpenMP: GCC's is all there is
+        onednn = ["-l:libdnnl.so.3"] if self.onednn else []
+        return [f"-L{libs}", *onednn, "-l:libiomp5.so", f"-Wl,-rpath,{libs}"]
+
+
+def paddle_libs() -> Path:
+    """The shared libraries Paddle's wheel ships (oneDNN, Intel's OpenMP runtime)."""
+    return Path(paddle.__file__).resolve().parent / "libs"
 
 
 INFERENCE = Library("squeezebert_inference_cpu", KERNELS / "inference_cpu.cc", "CPU inference kernels",
@@ -233,9 +241,11 @@ def failure() -> str | None:
 
 
 def set_threads(count: int) -> None:
-    """Threads for the kernels (GCC's OpenMP runtime, which Paddle's own thread setting does not reach)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libgomp.so.1").omp_set_num_threads(int(count))
+    """Threads for the kernels' OpenMP runtime (Paddle's libiomp5, or GCC's where the kernels fell
+    back to it); Paddle's own thread setting does not reach every OpenMP team."""
+    for runtime in (str(paddle_libs() / "libiomp5.so"), "libgomp.so.1"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(runtime).omp_set_num_threads(int(count))
 
 
 def usable(x) -> bool:

@@ -85,9 +85,9 @@ def grouped_product(conv, x):
     """A Conv1x1's bias-free product: token-major x [N, C_in] -> grouped [G, N, C_out/G]. The weight
     enters the matmul as stored (transpose_y), so no copy of it is made in either direction."""
     g = conv.groups
+    if g == 1:      # a reshape, not w[0]: a slice's gradient is a slow zero-fill-and-copy on the CPU
+        return paddle.matmul(x, conv.weight.reshape([conv.cout, conv.cin]), transpose_y=True).unsqueeze(0)
     w = conv.weight.reshape([g, conv.cout // g, conv.cin // g])
-    if g == 1:
-        return paddle.matmul(x, w[0], transpose_y=True).unsqueeze(0)
     return paddle.matmul(cpu_kernels.tokens_to_groups(x, g), w, transpose_y=True)
 
 
