@@ -131,6 +131,8 @@ BATCHES = {
     "ragged": dict(lengths=[37, 20, 1, 9, 33, 16], length=37),
     # 12 rows of 20..61 tokens: over 256 tokens (past the row count the weights were laid out for)
     "large": dict(lengths=list(np.random.RandomState(7).randint(20, 62, size=12)), length=61),
+    # 24 rows of 40..63 tokens: over 1024 tokens, where rows are padded to a multiple of 64, not 16
+    "huge": dict(lengths=list(np.random.RandomState(8).randint(40, 64, size=24)), length=63),
     "single": dict(lengths=[5], length=5),
 }
 
@@ -144,6 +146,8 @@ def test_fp32_equals_the_reference(layout, hidden_states):
         tokens = int(mask.sum())
         if name == "large":
             assert tokens > 256 and tokens % 16
+        if name == "huge":
+            assert tokens > 1024 and tokens % 64 > 16
         logits, pooled, sequence = reference(model, ids, mask, types)
         assert np.abs(logits).max() > 0.1 and (len(ids) == 1 or np.ptp(logits[:, 0]) > 0.01)
         hidden_states.clear()
