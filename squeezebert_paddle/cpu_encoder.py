@@ -1,9 +1,13 @@
 """SqueezeBERT inference on the CPU through the project's own kernels (`kernels/inference_cpu.cc`).
 
 The packed formulation of `packed_encoder.py` (per-token work on the real tokens only), with the
-embeddings and the whole encoder in one custom op: oneDNN matmuls (AMX in bf16) with the bias, GELU
-and residual fused in, and attention per sequence over its real tokens; then the pooler and classifier
-on one row per sequence (the op sb_infer_dense). `run_qqp_paddle.py --backend kernels` runs it.
+packing of the real tokens, the embeddings, the whole encoder and the head in one custom op
+(sb_infer_classify): oneDNN matmuls (AMX in bf16) with the bias, GELU and residual fused in, attention
+per sequence over its real tokens, then the pooler and classifier on one row per sequence. Each batch is
+one op call. (Packing with numpy and two head ops around the encoder took ~2 ms of a ~32 ms bf16 batch,
+but folding them into the op measured no faster: that time was mostly the first Python work after the
+op, slow on caches the encoder had evicted, and it moved to the next.) `run_qqp_paddle.py --backend
+kernels` runs it.
 
 Precision "fp32" matches the reference model to ~1e-6; "bf16" rounds the matmul inputs and weights,
 Q, K, V and (where attention runs on AMX tiles) the attention weights to bf16, and keeps the softmax,
@@ -69,22 +73,21 @@ def layer_weights(layer) -> list[paddle.Tensor]:
             product_weight(inner), inner.bias, product_weight(outer), outer.bias, norm2.weight, norm2.bias]
 
 
-def packed_inputs(input_ids, attention_mask, token_type_ids):
-    """The real tokens of a [B, L] batch, row after row: (ids, positions, types) [T] and offsets [B + 1].
-    Ids and types must be integers and the mask 0/1 (ValueError otherwise: a float id would be truncated,
-    and a fractional mask has no packed meaning)."""
+def checked_inputs(input_ids, attention_mask, token_type_ids):
+    """The batch as the op takes it: int64 ids, mask and types [B, L] (types 0 where None). Ids and types
+    must be integers and the mask 0/1 (ValueError otherwise: a float id would be truncated, and a
+    fractional mask has no packed meaning)."""
     for name, array in (("input_ids", input_ids), ("token_type_ids", token_type_ids)):
         if array is not None and np.asarray(array).dtype.kind not in "iub":
             raise ValueError(f"{name} must be integers, got {np.asarray(array).dtype}")
-    mask = np.asarray(attention_mask)
+    ids, mask = np.asarray(input_ids), np.asarray(attention_mask)
     if not np.isin(mask, (0, 1)).all():
         raise ValueError("attention_mask must hold only 0 and 1")
-    mask = mask != 0
-    _, positions = np.nonzero(mask)
-    offsets = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
-    types = np.zeros_like(input_ids) if token_type_ids is None else np.asarray(token_type_ids)
-    return (np.asarray(input_ids)[mask].astype(np.int64), positions.astype(np.int64),
-            types[mask].astype(np.int64), offsets)
+    types = np.zeros_like(ids) if token_type_ids is None else np.asarray(token_type_ids)
+    if ids.ndim != 2 or mask.shape != ids.shape or types.shape != ids.shape:
+        raise ValueError(f"input_ids, attention_mask and token_type_ids must be [batch, length] alike, got "
+                         f"{ids.shape}, {mask.shape}, {types.shape}")
+    return tuple(np.ascontiguousarray(a, dtype=np.int64) for a in (ids, mask, types))
 
 
 class CpuEncoder:
@@ -103,21 +106,21 @@ class CpuEncoder:
         if problem:
             raise ValueError(problem)
         # A snapshot, like the packed encoder weights: a later change to `model` does not reach it.
-        # (Paddle's Linear weights are [in, out].)
-        layers = [base.pooler.dense]
+        # (Paddle's Linear weights are [in, out], as the op reads them.)
+        head = [base.pooler.dense]
         if isinstance(model, SqueezeBertForSequenceClassification):
-            layers.append(model.classifier)
-        self._head_weights = [(paddle.to_tensor(l.weight.numpy().astype(np.float32)),
-                               paddle.to_tensor(l.bias.numpy().astype(np.float32))) for l in layers]
+            head.append(model.classifier)
         self.threads = threads
         with paddle.no_grad():
-            tensors = embedding_weights(base.embeddings) + [w for l in base.encoder.layers for w in layer_weights(l)]
+            tensors = (embedding_weights(base.embeddings) + [w for l in base.encoder.layers for w in layer_weights(l)]
+                       + [w for layer in head for w in (layer.weight, layer.bias)])
             weights = [w.astype("float32").cpu() for w in tensors]
             # The layers' LayerNorms keep 1e-12 whatever the config says (as in transformers); the
             # config's layer_norm_eps reaches the embeddings' only.
             layer_eps = base.encoder.layers[0].output.layernorm._epsilon
             self._handle = self._ops.sb_infer_pack(weights, base.config.num_attention_heads, layer_eps,
-                                                   base.embeddings.LayerNorm._epsilon, precision == "bf16")
+                                                   base.embeddings.LayerNorm._epsilon, precision == "bf16",
+                                                   len(head))
         # Released with the encoder, or at exit before Paddle is torn down (a __del__ would run after).
         weakref.finalize(self, self._ops.sb_infer_release, self._handle)
         self.precision = precision
@@ -134,26 +137,12 @@ class CpuEncoder:
         return bytes(names.numpy()).decode().split()
 
     def __call__(self, input_ids, attention_mask, token_type_ids=None) -> np.ndarray:
-        *tokens, offsets = packed_inputs(input_ids, attention_mask, token_type_ids)
-        with paddle.no_grad():
-            hidden = self._ops.sb_infer_encode(*map(paddle.to_tensor, (*tokens, offsets)), self._handle,
-                                               self.threads)                                # [T, H]
-        return self._head(hidden, first_rows(offsets, attention_mask))
-
-    def _head(self, hidden: paddle.Tensor, rows: np.ndarray) -> np.ndarray:
-        """Pooler (and classifier) on the hidden states [T, H] at `rows` (-1: a row of zeros)."""
-        (weight, bias), *classifier = self._head_weights
-        with paddle.no_grad():
-            out = self._ops.sb_infer_dense(hidden, paddle.to_tensor(rows), weight, bias, True)
-            for weight, bias in classifier:
-                out = self._ops.sb_infer_dense(out, paddle.to_tensor(np.arange(len(rows), dtype=np.int64)), weight,
-                                               bias, False)
+        out, _ = self._run(*checked_inputs(input_ids, attention_mask, token_type_ids))
         return out.numpy()
 
-
-def first_rows(offsets: np.ndarray, attention_mask) -> np.ndarray:
-    """Where each sequence's position 0 is among the packed tokens [B]; -1 where position 0 is padding
-    (or the row is empty): the pooler then reads zeros."""
-    mask = np.asarray(attention_mask)
-    first = mask[:, 0] != 0 if mask.shape[1] else np.zeros(len(mask), dtype=bool)
-    return np.where(first, offsets[:-1], -1).astype(np.int64)
+    def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray):
+        """The op on checked int64 [B, L] arrays: (head output [B, N], last hidden states of the real
+        tokens [T, H]) as tensors."""
+        with paddle.no_grad():
+            return self._ops.sb_infer_classify(*map(paddle.to_tensor, (ids, mask, types)), self._handle,
+                                               self.threads)

@@ -115,12 +115,13 @@ def kernels():
 def hidden_states(monkeypatch):
     """The encoder output [T, H] of the real tokens of every CpuEncoder call, as the pooler receives it."""
     seen = []
-    original = CpuEncoder._head
+    original = CpuEncoder._run
 
-    def spy(self, hidden, rows):
+    def spy(self, *batch):
+        out, hidden = original(self, *batch)
         seen.append(hidden.numpy().copy())
-        return original(self, hidden, rows)
-    monkeypatch.setattr(CpuEncoder, "_head", spy)
+        return out, hidden
+    monkeypatch.setattr(CpuEncoder, "_run", spy)
     return seen
 
 

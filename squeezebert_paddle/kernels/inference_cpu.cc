@@ -22,7 +22,8 @@
 //   qkv [Gq, H/Gq, 3H/Gq] (each group's Q, K, V columns side by side, 1/sqrt(d) folded into Q), its bias,
 //   post [Gp, H/Gp, H/Gp], bias, LayerNorm weight, bias,
 //   inner [Gi, H/Gi, I/Gi], bias, outer [Go, I/Go, H/Go], bias, LayerNorm weight, bias.
-// A 2-D weight [C_in, C_out] is one group.
+// A 2-D weight [C_in, C_out] is one group. Then the head: the pooler's weight [H, H] and bias [H] (Paddle's
+// Linear layout, [in, out]), and the classifier's weight [H, C] and bias [C] where there is one.
 
 #include <immintrin.h>
 #include <omp.h>
@@ -38,6 +39,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -725,6 +727,49 @@ struct Embeddings {
   float eps = 1e-12f;
 };
 
+struct Dense {                            // a Linear layer of the head: y = x @ weight [k, n] + bias
+  std::vector<float> weight, bias;
+  int64_t k = 0, n = 0;
+};
+
+// out[b] = x[rows[b]] @ d.weight + d.bias (a zero x row where rows[b] < 0), then tanh if asked; x [*, k].
+// One thread, weights read once: for the pooler and classifier on one row per sequence this is ~10x
+// cheaper than Paddle's ops (their dispatch) or numpy's BLAS (its threads spin against OpenMP's).
+void dense_rows(const Dense& d, const float* x, const int64_t* rows, int64_t count, bool tanh, float* out) {
+  const int64_t k = d.k, n = d.n;
+  const float *w = d.weight.data(), *bias = d.bias.data();
+  const int64_t padded = (count + 15) / 16 * 16;
+  std::vector<float> gathered(padded * k, 0.f);      // the rows read, side by side (zero rows up to 16s)
+  for (int64_t b = 0; b < count; ++b)
+    if (rows[b] >= 0) std::memcpy(gathered.data() + b * k, x + rows[b] * k, k * 4);
+  const float* g = gathered.data();
+  int64_t j0 = 0;
+#ifdef __AVX512F__
+  // 16 output columns by 16 rows in registers; each weight vector is loaded once per 16 rows.
+  for (; j0 + 16 <= n; j0 += 16)
+    for (int64_t b0 = 0; b0 < padded; b0 += 16) {
+      const float* rows16 = g + b0 * k;
+      __m512 acc[16];
+      for (int b = 0; b < 16; ++b) acc[b] = _mm512_loadu_ps(bias + j0);
+      for (int64_t c = 0; c < k; ++c) {
+        // (rows of the weights are too far apart for the hardware prefetchers: ask 16 rows ahead)
+        _mm_prefetch(reinterpret_cast<const char*>(w + std::min(c + 16, k - 1) * n + j0), _MM_HINT_T0);
+        const __m512 wc = _mm512_loadu_ps(w + c * n + j0);
+        for (int b = 0; b < 16; ++b) acc[b] = _mm512_fmadd_ps(_mm512_set1_ps(rows16[b * k + c]), wc, acc[b]);
+      }
+      for (int64_t b = 0; b < std::min<int64_t>(16, count - b0); ++b) _mm512_storeu_ps(out + (b0 + b) * n + j0, acc[b]);
+    }
+#endif
+  for (int64_t b = 0; b < count; ++b)           // the columns left (all of them without AVX-512)
+    for (int64_t j = j0; j < n; ++j) {
+      float sum = bias[j];
+      for (int64_t c = 0; c < k; ++c) sum += g[b * k + c] * w[c * n + j];
+      out[b * n + j] = sum;
+    }
+  if (tanh)
+    for (int64_t i = 0; i < count * n; ++i) out[i] = std::tanh(out[i]);
+}
+
 // Rows rounded up to whole AMX tiles (16), and to multiples of 64 beyond 1024 rows so that the primitives
 // per row count stay few. (Multiples of 64 from 256 rows on measured 3-8% slower, bf16 and fp32: a
 // per-thread run of 8 QQP pairs is ~250 rows, and every extra row is computed in full.)
@@ -759,6 +804,7 @@ struct Workspace {                        // the activations of one pass, rows p
 
 struct Encoder {
   Embeddings embeddings;
+  std::vector<Dense> head;                  // the pooler, then the classifier if any
   StageClock clock;
   int64_t hidden = 0, intermediate = 0, heads = 0, head_size = 0, qkv_groups = 1;
   float eps = 1e-12f;
@@ -1020,13 +1066,18 @@ void require_f32_cpu(const Tensor& t, const char* what) {
 }  // namespace
 
 // Pack the weights (the word, position and type tables [N, H], their LayerNorm's weight and bias, then
-// 12 per layer, see the top of this file) in bf16 or fp32; `eps` is the layers' LayerNorm epsilon,
-// `embedding_eps` the embeddings'. Returns a handle for sb_infer_encode.
-std::vector<Tensor> PackEncoder(const std::vector<Tensor>& weights, int64_t heads, float eps, float embedding_eps,
-                                bool bf16) {
-  PD_CHECK(weights.size() > kEmbeddingTensors && (weights.size() - kEmbeddingTensors) % 12 == 0,
-           "expected 5 embedding tensors and 12 weight tensors per layer, got ", weights.size());
-  for (const Tensor& w : weights) require_f32_cpu(w, "every weight");
+// 12 per layer, then weight and bias of each of the `head_layers` head layers; see the top of this file)
+// in bf16 or fp32; `eps` is the layers' LayerNorm epsilon, `embedding_eps` the embeddings'. Returns a
+// handle for sb_infer_classify.
+std::vector<Tensor> PackEncoder(const std::vector<Tensor>& all, int64_t heads, float eps, float embedding_eps,
+                                bool bf16, int64_t head_layers) {
+  PD_CHECK(head_layers == 1 || head_layers == 2, "head_layers must be 1 (pooler) or 2 (pooler, classifier)");
+  const size_t head_tensors = 2 * static_cast<size_t>(head_layers);
+  PD_CHECK(all.size() > kEmbeddingTensors + head_tensors && (all.size() - kEmbeddingTensors - head_tensors) % 12 == 0,
+           "expected 5 embedding tensors, 12 weight tensors per layer and ", head_tensors, " head tensors, got ",
+           all.size());
+  for (const Tensor& w : all) require_f32_cpu(w, "every weight");
+  const std::vector<Tensor> weights(all.begin(), all.end() - head_tensors);
   auto encoder = std::make_unique<Encoder>();
   encoder->use_bf16 = bf16;
   encoder->eps = eps;
@@ -1079,6 +1130,14 @@ std::vector<Tensor> PackEncoder(const std::vector<Tensor>& weights, int64_t head
   encoder->head_size = encoder->hidden / heads;
   PD_CHECK((encoder->hidden / encoder->qkv_groups) % encoder->head_size == 0,
            "an attention head would span two Q/K/V groups");
+  int64_t width = encoder->hidden;          // what the next head layer reads
+  for (size_t i = weights.size(); i < all.size(); i += 2) {
+    const auto& shape = all[i].shape();
+    PD_CHECK(shape.size() == 2 && shape[0] == width && all[i + 1].numel() == shape[1],
+             "head layer ", (i - weights.size()) / 2, ": weight must be [", width, ", N] with a bias [N]");
+    encoder->head.push_back(Dense{values(all[i]), values(all[i + 1]), shape[0], shape[1]});
+    width = shape[1];
+  }
   std::lock_guard<std::mutex> lock(registry_mutex);
   const int64_t id = next_handle++;
   registry[id] = std::move(encoder);
@@ -1087,87 +1146,65 @@ std::vector<Tensor> PackEncoder(const std::vector<Tensor>& weights, int64_t head
   return {handle};
 }
 
-// Index tensors must be int64 [tokens] on the CPU, each value in [0, limit).
-const int64_t* indices(const Tensor& t, int64_t tokens, int64_t limit, const char* what) {
-  PD_CHECK(t.is_cpu() && t.dtype() == paddle::DataType::INT64 && t.numel() == tokens,
-           what, " must be int64 [", tokens, "] on the CPU");
-  const int64_t* v = t.data<int64_t>();
-  for (int64_t i = 0; i < tokens; ++i)
+// Each of the n values in [0, limit).
+void require_range(const int64_t* v, int64_t n, int64_t limit, const char* what) {
+  for (int64_t i = 0; i < n; ++i)
     PD_CHECK(v[i] >= 0 && v[i] < limit, what, " ", v[i], " is outside the table [0, ", limit, ")");
-  return v;
 }
 
-// Run the model on the real tokens: ids, positions and types [tokens] int64, sequence after sequence;
-// offsets [batch + 1] int64 are where each sequence starts (offsets[batch] == tokens).
-// Returns the last layer's output [tokens, H] fp32.
-std::vector<Tensor> Encode(const Tensor& ids, const Tensor& positions, const Tensor& types, const Tensor& offsets,
-                           const Tensor& handle, int64_t threads) {
+// The model on a padded batch: ids, mask (0/1) and token types [B, L] int64. The real tokens (mask 1) are
+// packed sequence after sequence, each at its column as position, and encoded; then the head runs on
+// each sequence's position-0 token (on zeros where position 0 is padding, as the exported program).
+// Returns the head's output [B, N] (the logits, or the pooled output without a classifier) and the
+// last layer's output for the real tokens [T, H], fp32.
+std::vector<Tensor> Classify(const Tensor& ids, const Tensor& mask, const Tensor& types, const Tensor& handle,
+                             int64_t threads) {
   Encoder& encoder = find(handle);
-  PD_CHECK(offsets.is_cpu() && offsets.dtype() == paddle::DataType::INT64 && offsets.shape().size() == 1 &&
-               offsets.numel() >= 1, "offsets must be int64 [batch + 1] on the CPU");
-  const int64_t tokens = ids.numel(), batch = offsets.numel() - 1;
-  const int64_t* o = offsets.data<int64_t>();
-  PD_CHECK(o[0] == 0 && o[batch] == tokens, "offsets must run from 0 to the token count");
-  for (int64_t b = 0; b < batch; ++b) PD_CHECK(o[b + 1] >= o[b], "offsets must not decrease");
+  for (const Tensor* t : {&ids, &mask, &types})
+    PD_CHECK(t->is_cpu() && t->dtype() == paddle::DataType::INT64 && t->shape().size() == 2 &&
+                 t->shape() == ids.shape(), "ids, mask and types must be int64 [batch, length] on the CPU");
+  const int64_t batch = ids.shape()[0], length = ids.shape()[1];
+  const int64_t *id = ids.data<int64_t>(), *m = mask.data<int64_t>(), *type = types.data<int64_t>();
+  std::vector<int64_t> offsets(batch + 1, 0), first(batch, -1), packed_ids, positions, packed_types;
+  packed_ids.reserve(batch * length);
+  positions.reserve(batch * length);
+  packed_types.reserve(batch * length);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t j = 0; j < length; ++j) {
+      const int64_t at = b * length + j;
+      PD_CHECK(m[at] == 0 || m[at] == 1, "the attention mask must hold only 0 and 1");
+      if (!m[at]) continue;
+      if (j == 0) first[b] = static_cast<int64_t>(packed_ids.size());
+      packed_ids.push_back(id[at]);
+      positions.push_back(j);
+      packed_types.push_back(type[at]);
+    }
+    offsets[b + 1] = static_cast<int64_t>(packed_ids.size());
+  }
+  const int64_t tokens = offsets[batch];
   const Embeddings& e = encoder.embeddings;
-  const int64_t* i = indices(ids, tokens, e.vocab, "token id");
-  const int64_t* p = indices(positions, tokens, e.max_positions, "position");
-  const int64_t* y = indices(types, tokens, e.type_vocab, "token type");
-  Tensor out = paddle::empty({tokens, encoder.hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
-  if (tokens == 0) return {out};
-  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
-  std::lock_guard<std::mutex> lock(encoder.mutex);
-  encoder.forward(i, p, y, tokens, o, batch, out.data<float>());
-  return {out};
-}
-
-// The head on a few rows: out[b] = x[rows[b]] @ weight + bias (x row zeros where rows[b] < 0), then
-// tanh if asked; x [T, K], rows [B] int64, weight [K, N] (Paddle's Linear layout), bias [N], all fp32.
-// One thread, weights read once: for the pooler and classifier on one row per sequence this is ~10x
-// cheaper than Paddle's ops (their dispatch) or numpy's BLAS (its threads spin against OpenMP's).
-std::vector<Tensor> Dense(const Tensor& x, const Tensor& rows, const Tensor& weight, const Tensor& bias, bool tanh) {
-  for (const Tensor* t : {&x, &weight, &bias}) require_f32_cpu(*t, "x, weight and bias");
-  PD_CHECK(x.shape().size() == 2 && weight.shape().size() == 2 && x.shape()[1] == weight.shape()[0] &&
-               bias.numel() == weight.shape()[1], "dense: x [T, K], weight [K, N] and bias [N] do not fit");
-  PD_CHECK(rows.is_cpu() && rows.dtype() == paddle::DataType::INT64 && rows.shape().size() == 1,
-           "dense: rows must be int64 [B] on the CPU");
-  const int64_t count = rows.numel(), k = weight.shape()[0], n = weight.shape()[1], tokens = x.shape()[0];
-  const int64_t* r = rows.data<int64_t>();
-  for (int64_t b = 0; b < count; ++b) PD_CHECK(r[b] < tokens, "dense: row ", r[b], " is past the ", tokens, " rows");
-  Tensor out = paddle::empty({count, n}, paddle::DataType::FLOAT32, paddle::CPUPlace());
-  float* o = out.data<float>();
-  const float *w = weight.data<float>(), *in = x.data<float>(), *bias_values = bias.data<float>();
-  const int64_t padded = (count + 15) / 16 * 16;
-  std::vector<float> gathered(padded * k, 0.f);      // the rows read, side by side (zero rows up to 16s)
-  for (int64_t b = 0; b < count; ++b)
-    if (r[b] >= 0) std::memcpy(gathered.data() + b * k, in + r[b] * k, k * 4);
-  const float* g = gathered.data();
-  int64_t j0 = 0;
-#ifdef __AVX512F__
-  // 16 output columns by 16 rows in registers; each weight vector is loaded once per 16 rows.
-  for (; j0 + 16 <= n; j0 += 16)
-    for (int64_t b0 = 0; b0 < padded; b0 += 16) {
-      const float* rows16 = g + b0 * k;
-      __m512 acc[16];
-      for (int b = 0; b < 16; ++b) acc[b] = _mm512_loadu_ps(bias_values + j0);
-      for (int64_t c = 0; c < k; ++c) {
-        // (rows of the weights are too far apart for the hardware prefetchers: ask 16 rows ahead)
-        _mm_prefetch(reinterpret_cast<const char*>(w + std::min(c + 16, k - 1) * n + j0), _MM_HINT_T0);
-        const __m512 wc = _mm512_loadu_ps(w + c * n + j0);
-        for (int b = 0; b < 16; ++b) acc[b] = _mm512_fmadd_ps(_mm512_set1_ps(rows16[b * k + c]), wc, acc[b]);
-      }
-      for (int64_t b = 0; b < std::min<int64_t>(16, count - b0); ++b) _mm512_storeu_ps(o + (b0 + b) * n + j0, acc[b]);
-    }
-#endif
-  for (int64_t b = 0; b < count; ++b)           // the columns left (all of them without AVX-512)
-    for (int64_t j = j0; j < n; ++j) {
-      float sum = bias_values[j];
-      for (int64_t c = 0; c < k; ++c) sum += g[b * k + c] * w[c * n + j];
-      o[b * n + j] = sum;
-    }
-  if (tanh)
-    for (int64_t i = 0; i < count * n; ++i) o[i] = std::tanh(o[i]);
-  return {out};
+  require_range(packed_ids.data(), tokens, e.vocab, "token id");
+  require_range(positions.data(), tokens, e.max_positions, "position");
+  require_range(packed_types.data(), tokens, e.type_vocab, "token type");
+  Tensor hidden = paddle::empty({tokens, encoder.hidden}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  Tensor out = paddle::empty({batch, encoder.head.back().n}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  std::vector<float> pooled(batch * encoder.head.front().n);
+  {
+    std::lock_guard<std::mutex> lock(encoder.mutex);
+    if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+    if (tokens > 0)
+      encoder.forward(packed_ids.data(), positions.data(), packed_types.data(), tokens, offsets.data(), batch,
+                      hidden.data<float>());
+  }
+  const bool classifier = encoder.head.size() == 2;
+  dense_rows(encoder.head[0], hidden.data<float>(), first.data(), batch, true,
+             classifier ? pooled.data() : out.data<float>());
+  if (classifier) {
+    std::vector<int64_t> each(batch);
+    std::iota(each.begin(), each.end(), 0);
+    dense_rows(encoder.head[1], pooled.data(), each.data(), batch, false, out.data<float>());
+  }
+  return {out, hidden};
 }
 
 std::vector<Tensor> Release(const Tensor& handle) {
@@ -1211,14 +1248,13 @@ std::vector<std::vector<int64_t>> OneShape(const std::vector<std::vector<int64_t
 std::vector<std::vector<int64_t>> OneShapeSingle(const std::vector<int64_t>&) { return {{1}}; }
 std::vector<paddle::DataType> Int64Dtype(const std::vector<paddle::DataType>&) { return {paddle::DataType::INT64}; }
 std::vector<paddle::DataType> Int64DtypeSingle(const paddle::DataType&) { return {paddle::DataType::INT64}; }
-std::vector<std::vector<int64_t>> EncodeShape(const std::vector<int64_t>& ids, const std::vector<int64_t>&,
-                                              const std::vector<int64_t>&, const std::vector<int64_t>&,
-                                              const std::vector<int64_t>&) {
-  return {{ids.empty() ? -1 : ids[0], -1}};
+std::vector<std::vector<int64_t>> ClassifyShape(const std::vector<int64_t>& ids, const std::vector<int64_t>&,
+                                                const std::vector<int64_t>&, const std::vector<int64_t>&) {
+  return {{ids.empty() ? -1 : ids[0], -1}, {-1, -1}};
 }
-std::vector<paddle::DataType> EncodeDtype(const paddle::DataType&, const paddle::DataType&, const paddle::DataType&,
-                                          const paddle::DataType&, const paddle::DataType&) {
-  return {paddle::DataType::FLOAT32};
+std::vector<paddle::DataType> ClassifyDtype(const paddle::DataType&, const paddle::DataType&, const paddle::DataType&,
+                                            const paddle::DataType&) {
+  return {paddle::DataType::FLOAT32, paddle::DataType::FLOAT32};
 }
 std::vector<std::vector<int64_t>> NamesShape(const std::vector<int64_t>&) { return {{-1}}; }
 std::vector<paddle::DataType> NamesDtype(const paddle::DataType&) { return {paddle::DataType::UINT8}; }
@@ -1226,35 +1262,18 @@ std::vector<paddle::DataType> NamesDtype(const paddle::DataType&) { return {padd
 PD_BUILD_OP(sb_infer_pack)
     .Inputs({paddle::Vec("weights")})
     .Outputs({"handle"})
-    .Attrs({"heads: int64_t", "eps: float", "embedding_eps: float", "bf16: bool"})
+    .Attrs({"heads: int64_t", "eps: float", "embedding_eps: float", "bf16: bool", "head_layers: int64_t"})
     .SetKernelFn(PD_KERNEL(PackEncoder))
     .SetInferShapeFn(PD_INFER_SHAPE(OneShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(Int64Dtype));
 
-PD_BUILD_OP(sb_infer_encode)
-    .Inputs({"ids", "positions", "types", "offsets", "handle"})
-    .Outputs({"out"})
+PD_BUILD_OP(sb_infer_classify)
+    .Inputs({"ids", "mask", "types", "handle"})
+    .Outputs({"out", "hidden"})
     .Attrs({"threads: int64_t"})
-    .SetKernelFn(PD_KERNEL(Encode))
-    .SetInferShapeFn(PD_INFER_SHAPE(EncodeShape))
-    .SetInferDtypeFn(PD_INFER_DTYPE(EncodeDtype));
-
-std::vector<std::vector<int64_t>> DenseShape(const std::vector<int64_t>&, const std::vector<int64_t>& rows,
-                                             const std::vector<int64_t>& weight, const std::vector<int64_t>&) {
-  return {{rows.empty() ? -1 : rows[0], weight.size() == 2 ? weight[1] : -1}};
-}
-std::vector<paddle::DataType> DenseDtype(const paddle::DataType&, const paddle::DataType&, const paddle::DataType&,
-                                         const paddle::DataType&) {
-  return {paddle::DataType::FLOAT32};
-}
-
-PD_BUILD_OP(sb_infer_dense)
-    .Inputs({"x", "rows", "weight", "bias"})
-    .Outputs({"out"})
-    .Attrs({"tanh: bool"})
-    .SetKernelFn(PD_KERNEL(Dense))
-    .SetInferShapeFn(PD_INFER_SHAPE(DenseShape))
-    .SetInferDtypeFn(PD_INFER_DTYPE(DenseDtype));
+    .SetKernelFn(PD_KERNEL(Classify))
+    .SetInferShapeFn(PD_INFER_SHAPE(ClassifyShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(ClassifyDtype));
 
 PD_BUILD_OP(sb_infer_release)
     .Inputs({"handle"})
