@@ -75,13 +75,14 @@ def main() -> None:
 
 def print_stages(stages: dict, pass_seconds: float) -> None:
     """ms per batch of each stage of the kernels' op, and its share of the pass. When each thread encodes
-    its own sequences, the stages are the first thread's and "outside" includes waiting for the others."""
+    its own sequences, the stages are the first thread's; the rest of the pass ("other") is the op's packing
+    and head, waiting for the other threads, and Python between the calls."""
     calls = stages.pop("calls")
     print(f"\nstage (kernels op, last pass, {calls} batches)   ms/batch   share of the pass")
     for name, seconds in stages.items():
         print(f"  {name:<32} {1e3 * seconds / calls:8.2f}   {100 * seconds / pass_seconds:5.1f}%")
     rest = pass_seconds - sum(stages.values())
-    print(f"  {'outside the op (Python, head)':<32} {1e3 * rest / calls:8.2f}   {100 * rest / pass_seconds:5.1f}%")
+    print(f"  {'other (packing, head, waits, Python)':<32} {1e3 * rest / calls:8.2f}   {100 * rest / pass_seconds:5.1f}%")
 
 
 if __name__ == "__main__":

@@ -101,9 +101,21 @@ def cache_dir(library: Library | None = None) -> Path:
     root = os.environ.get("SQUEEZEBERT_KERNEL_DIR") or user_cache_dir() / "kernels"
     parts = [library.source.read_bytes(), *(h.read_bytes() for h in library.headers),
              *(flag.encode() for flag in CFLAGS + library.ldflags()), paddle.__version__.encode(),
-             os.path.realpath(paddle.__file__).encode(), sysconfig.get_paths()["include"].encode(),
-             platform.node().encode()]
+             os.path.realpath(paddle.__file__).encode(), sysconfig.get_paths()["include"].encode(), cpu_identity()]
     return Path(root) / hashlib.sha1(b"\0".join(parts)).hexdigest()[:12]
+
+
+def cpu_identity() -> bytes:
+    """What -march=native builds for: the CPU's vendor, model and feature flags. A cache directory can be
+    shared by machines (a home directory mounted on several, containers with one hostname); a build for
+    another CPU could stop on an illegal instruction. Where /proc/cpuinfo cannot be read, the machine's
+    architecture and name."""
+    try:
+        first_cpu = Path("/proc/cpuinfo").read_text(errors="replace").split("\n\n", 1)[0]
+    except OSError:
+        return f"{platform.machine()} {platform.node()}".encode()
+    keys = ("vendor_id", "model name", "flags")
+    return "\n".join(line for line in first_cpu.splitlines() if line.split(":")[0].strip() in keys).encode()
 
 
 @contextlib.contextmanager
@@ -219,6 +231,9 @@ def _load(spec: Library):
         return module, None
     except Exception as error:      # no compiler, read-only cache, ABI mismatch: fall back, say why
         failure = str(error) if isinstance(error, BuildError) else str(BuildError(error, ""))
+        if isinstance(error, OSError) and os.environ.get("SQUEEZEBERT_KERNEL_DIR"):
+            failure += (f" under SQUEEZEBERT_KERNEL_DIR={os.environ['SQUEEZEBERT_KERNEL_DIR']}: point it at a "
+                        f"writable directory, or unset it")
         logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
         return None, failure
 

@@ -62,7 +62,7 @@ def build_parser(framework: str) -> argparse.ArgumentParser:
                         f"{DEFAULT_DATA} or {DOWNLOADED_DATA}, else the small sample shipped with the package)")
     p.add_argument("--limit", type=int,
                    help=f"first N pairs; 0 = all (default: {CPU_DEFAULT_LIMIT} on cpu, all on gpu)")
-    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--batch_size", type=int, default=16, help="rows per batch (not with --max_tokens)")
     p.add_argument("--max_seq_len", type=int, default=128)
     p.add_argument("--sort_by_length", action="store_true", help="batch pairs of similar length together")
     p.add_argument("--max_tokens", type=int,
@@ -326,7 +326,9 @@ def common_fields(args, framework: str, versions: dict, backend: str) -> dict:
             "device": args.device, "cpu": cpu_name(),
             "threads": args.threads, "backend": backend, "precision": args.precision,
             "model_type": args.model_type, "model_path": str(args.model_path) if args.model_path else None,
-            "random_init": args.random_init, "batch_size": args.batch_size, "max_tokens": args.max_tokens,
+            "random_init": args.random_init,
+            "batch_size": None if args.max_tokens else args.batch_size,    # (a token budget sizes the batches)
+            "max_tokens": args.max_tokens,
             "max_seq_len": args.max_seq_len, "sort_by_length": args.sort_by_length,
             "warmup_batches": args.warmup, "data_path": str(args.data_path)}
 

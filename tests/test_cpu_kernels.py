@@ -185,6 +185,19 @@ def test_a_failed_build_falls_back_with_the_reason(monkeypatch, caplog, tmp_path
     assert cpu_kernels.load() is None and "SQUEEZEBERT_FUSED_KERNELS=0" in cpu_kernels.failure()
 
 
+def test_an_unusable_kernel_dir_names_the_variable(monkeypatch, tmp_path, caplog):
+    (tmp_path / "a_file").write_text("not a directory")
+    monkeypatch.setattr(cpu_kernels, "_module", None)
+    monkeypatch.setattr(cpu_kernels, "_failure", None)
+    monkeypatch.setenv("SQUEEZEBERT_KERNEL_DIR", str(tmp_path / "a_file"))
+    with caplog.at_level("WARNING"):
+        assert cpu_kernels.load() is None
+    assert cpu_kernels.failure().startswith(("FileExistsError", "NotADirectoryError")), cpu_kernels.failure()
+    assert cpu_kernels.failure().endswith(f"under SQUEEZEBERT_KERNEL_DIR={tmp_path / 'a_file'}: point it at a "
+                                          f"writable directory, or unset it")
+    assert "SQUEEZEBERT_KERNEL_DIR=" in caplog.text
+
+
 # -- the build cache: one quiet build, shared by checkouts, no files left per process -----------------
 
 LOAD = "from squeezebert_paddle import cpu_kernels; assert cpu_kernels.load() is not None, cpu_kernels.failure()"
@@ -247,6 +260,16 @@ def test_cache_key_follows_the_paddle_install_not_the_checkout(monkeypatch, tmp_
     monkeypatch.setattr(cpu_kernels, "SOURCE", ROOT / "squeezebert_paddle" / "kernels" / "fused_cpu.cc")
     monkeypatch.setattr(paddle, "__file__", str(tmp_path / "other_venv" / "paddle" / "__init__.py"))
     assert cpu_kernels.cache_dir() != here                       # another venv's Paddle
+
+
+def test_cache_key_follows_the_cpu_features(monkeypatch):
+    """-march=native: a build is for this CPU's features; another CPU sharing the cache builds its own."""
+    identity = cpu_kernels.cpu_identity()
+    if Path("/proc/cpuinfo").is_file():
+        assert b"flags" in identity and b"model name" in identity
+    here = cpu_kernels.cache_dir()
+    monkeypatch.setattr(cpu_kernels, "cpu_identity", lambda: identity.replace(b"avx512f", b"no-avx512f") + b" x")
+    assert cpu_kernels.cache_dir() != here
 
 
 def test_a_compiler_error_is_named_in_the_reason(monkeypatch, tmp_path):

@@ -482,4 +482,6 @@ def test_token_budget_flag_reaches_the_batches(qqp_jsonl, vocab_file, monkeypatc
     sizes = [b.input_ids.size for b in workload.batches]
     assert sum(len(b) for b in workload.batches) == 40
     assert max(sizes) <= 1024 and max(len(b) for b in workload.batches) > 16     # not --batch_size rows
+    report = qb.common_fields(args, "torch", {}, "eager")
+    assert report["max_tokens"] == 1024 and report["batch_size"] is None          # not the unused default 16
     capsys.readouterr()
