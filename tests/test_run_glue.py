@@ -95,6 +95,7 @@ def test_qqp_reference_command_end_to_end(tmp_path, headless_dir, glue_dir):
     for name in ("checkpoint-4", "checkpoint-8", "best", "final"):
         model = SqueezeBertForSequenceClassification.from_pretrained(out / name)
         assert model.classifier.weight.shape == [32, 2]
+        assert not (out / name / MARKER_FILE).exists()          # real weights in: no random-weights mark
     final = read_pdparams(out / "final" / "model_state.pdparams")
     assert np.array_equal(final["classifier.weight"],
                           read_pdparams(out / "checkpoint-8" / "model_state.pdparams")["classifier.weight"])
@@ -292,6 +293,9 @@ def test_shipped_sample_and_random_weights_are_announced(tmp_path, headless_dir,
     assert f"using the small GLUE-format sample shipped with the package, {sample}" in caplog.text
     assert f"RANDOM WEIGHTS: {model} carries RANDOM_WEIGHTS.txt" in caplog.text
     assert json.loads((out / "args.json").read_text())["data_dir"] == str(sample)
+    # the fine-tuned model carries the mark on, so that run_qqp_*.py and compare.py say so too
+    assert f"demo (random) weights in {model}" in (out / "final" / MARKER_FILE).read_text()
+    assert (out / "best" / MARKER_FILE).is_file()
 
 
 def test_download_through_the_command(tmp_path, headless_dir, monkeypatch):

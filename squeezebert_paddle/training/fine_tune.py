@@ -153,7 +153,8 @@ def finish_run(run: Run) -> None:
     out = run.output_dir
     if run.dist.is_main:
         with saving(run, out / FINAL_DIR):
-            atomic_directory(out / FINAL_DIR, lambda tmp: save_model_dir(unwrap(run.model), run.tokenizer, tmp))
+            atomic_directory(out / FINAL_DIR, lambda tmp: save_model_dir(unwrap(run.model), run.tokenizer, tmp,
+                                                                           run.settings.model_name_or_path))
         logger.info("saved the final model to %s", out / FINAL_DIR)
         with saving(run, out / TRAINER_STATE_FILE):
             atomic_write_json(out / TRAINER_STATE_FILE, asdict(run.state))

@@ -179,7 +179,7 @@ def evaluate_and_keep_best(run: Run, epoch: float) -> dict:
         state.best_metric, state.best_step = value, state.global_step
         if run.dist.is_main:
             def fill(tmp: Path) -> None:
-                models.save_model_dir(models.unwrap(run.model), run.tokenizer, tmp)
+                models.save_model_dir(models.unwrap(run.model), run.tokenizer, tmp, run.settings.model_name_or_path)
                 atomic_write_json(tmp / EVAL_RESULTS_FILE, record)
             with saving(run, run.output_dir / BEST_DIR):
                 atomic_directory(run.output_dir / BEST_DIR, fill)

@@ -10,7 +10,9 @@ import paddle
 from ..checkpoint import WEIGHTS_FILE, CheckpointError, read_pdparams, weights_problem
 from ..configuration import ConfigError
 from ..data import Batch
+from ..demo import MARKER_FILE, is_demo
 from ..errors import ExpectedError
+from ..fileio import atomic_write_text
 from .errors import TrainingError
 
 
@@ -82,10 +84,16 @@ def load_weights_from(model, model_dir: Path) -> None:
     model.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
 
 
-def save_model_dir(model, tokenizer, directory: Path) -> None:
-    """Model and tokenizer files into `directory`, loadable with `from_pretrained`."""
+def save_model_dir(model, tokenizer, directory: Path, started_from) -> None:
+    """Model and tokenizer files into `directory`, loadable with `from_pretrained`. A model trained from
+    demo (random) weights, `started_from` a directory marked as such, carries the marker on: the
+    scripts that load it later say so instead of reporting its metrics as SqueezeBERT's."""
     model.save_pretrained(str(directory))
     tokenizer.save_pretrained(directory)
+    if is_demo(started_from):
+        atomic_write_text(Path(directory) / MARKER_FILE,
+                          f"RANDOM WEIGHTS. Fine-tuned from the demo (random) weights in {started_from}: its "
+                          f"metrics say nothing about SqueezeBERT.\n")
 
 
 def unwrap(model):

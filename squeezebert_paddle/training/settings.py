@@ -154,7 +154,8 @@ def model_dir_problem(s: RunSettings) -> str | None:
     needed = (config, WEIGHTS_FILE, VOCAB_FILE)
     if not model_dir.is_dir():
         return (f"--model_name_or_path {model_dir}: no such directory (it needs {', '.join(needed)}; "
-                f"convert a checkpoint with convert_torch_to_paddle.py)")
+                f"convert a checkpoint with convert_torch_to_paddle.py: --download for the released ones, "
+                f"--demo for random weights offline)")
     if s.model_type == "bert" and (model_dir / CONFIG_FILE).is_file():
         needed = needed[1:]
     missing = [n for n in needed if not (model_dir / n).is_file()]

@@ -169,7 +169,7 @@ def save_checkpoint(run: Run, rng_states: list) -> Path:
             "run_settings": run_record(run.settings, run.plan.global_batch)}
 
     def fill(tmp: Path) -> None:
-        save_model_dir(model, run.tokenizer, tmp)
+        save_model_dir(model, run.tokenizer, tmp, run.settings.model_name_or_path)
         write_pdparams(tmp / OPTIMIZER_FILE, optimizer_arrays(run.optimizer, model))
         atomic_write_json(tmp / SCHEDULER_FILE, run.scheduler.state_dict())
         atomic_write_json(tmp / RNG_FILE, {"world_size": run.dist.world, "ranks": rng_states})
