@@ -98,6 +98,8 @@ class CpuEncoder:
     def __init__(self, model, precision: str = "fp32", threads: int = 1):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+            raise TypeError(f"threads must be an int (0: OpenMP's default), not {threads!r}")
         self._ops = cpu_kernels.load_inference()
         if self._ops is None:
             raise RuntimeError(f"the CPU inference kernels are unavailable: {cpu_kernels.inference_failure()}")
@@ -110,7 +112,7 @@ class CpuEncoder:
         head = [base.pooler.dense]
         if isinstance(model, SqueezeBertForSequenceClassification):
             head.append(model.classifier)
-        self.threads = threads
+        self.threads = int(threads)
         with paddle.no_grad():
             tensors = (embedding_weights(base.embeddings) + [w for l in base.encoder.layers for w in layer_weights(l)]
                        + [w for layer in head for w in (layer.weight, layer.bias)])

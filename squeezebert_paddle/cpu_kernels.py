@@ -114,8 +114,10 @@ def cpu_identity() -> bytes:
         first_cpu = Path("/proc/cpuinfo").read_text(errors="replace").split("\n\n", 1)[0]
     except OSError:
         return f"{platform.machine()} {platform.node()}".encode()
-    keys = ("vendor_id", "model name", "flags")
-    return "\n".join(line for line in first_cpu.splitlines() if line.split(":")[0].strip() in keys).encode()
+    keys = ("vendor_id", "model name", "flags",                                   # x86
+            "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "Features")   # Arm
+    lines = [line for line in first_cpu.splitlines() if line.split(":")[0].strip() in keys]
+    return "\n".join(lines).encode() if lines else f"{platform.machine()} {platform.node()}".encode()
 
 
 @contextlib.contextmanager
@@ -215,6 +217,11 @@ def _load(spec: Library):
         logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
         return None, failure
     directory = cache_dir(spec)
+    if any(c.isspace() for c in str(directory)):      # Paddle's builder runs `cd <dir> && ...` unquoted
+        failure = (f"the kernel cache directory {directory} has a space in its path, which Paddle's extension "
+                   f"builder cannot handle; set SQUEEZEBERT_KERNEL_DIR to a path without spaces")
+        logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
+        return None, failure
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # One builder at a time (several processes of a distributed launch start together). O_NOFOLLOW

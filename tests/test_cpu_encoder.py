@@ -227,6 +227,9 @@ def test_accepted_configs_and_bad_precision():
         assert cpu_encoder.config_problem(layout_model(name).config) is None, name
     with pytest.raises(ValueError, match="precision"):
         CpuEncoder(layout_model("d8-grouped"), "fp16")
+    for threads in (None, 2.5, "2", True):            # refused when built, not at the first batch
+        with pytest.raises(TypeError, match="threads must be an int"):
+            CpuEncoder(layout_model("d8-grouped"), "fp32", threads=threads)
 
 
 # -- the full-size configuration: Hugging Face parity, bf16 -------------------------------------------
@@ -316,6 +319,39 @@ def test_full_size_threads_share_the_work_exactly(full, precision):
         for threads in (2, 3):
             got = CpuEncoder(full["model"], precision, threads=threads)(ids, mask, types)
             assert max_diff(got, one) <= 1e-6, (rows, threads, max_diff(got, one))
+
+
+def test_more_than_255_threads_each_run_their_own_sequences():
+    """Thread numbers past 255 once collided with the shared pass's marker (a crash, or "no product
+    prepared"): 257 threads, two 4-token sequences each, give one thread's result."""
+    model = layout_model("d8-grouped")
+    ids, mask, types = ragged([4] * 514, 4, seed=5)
+    one = CpuEncoder(model, "fp32", threads=1)(ids, mask, types)
+    assert max_diff(CpuEncoder(model, "fp32", threads=257)(ids, mask, types), one) <= 1e-6
+
+
+SMALL_TEAM_SCRIPT = """
+import sys, numpy as np
+from squeezebert_paddle.cpu_encoder import CpuEncoder
+from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
+model = SqueezeBertForSequenceClassification.from_pretrained(sys.argv[1]).eval()
+ids, mask, types = np.load(sys.argv[2]).values()
+np.save(sys.argv[3], np.stack([CpuEncoder(model, "fp32", threads=t)(ids, mask, types) for t in (1, 2)]))
+"""
+
+
+def test_a_smaller_openmp_team_still_encodes_every_sequence(tmp_path):
+    """OMP_THREAD_LIMIT (or OMP_DYNAMIC on a busy machine) can give fewer threads than asked: the
+    sequences of the missing threads' runs must still be encoded (they were left unwritten)."""
+    model = layout_model("d8-grouped")
+    model.save_pretrained(tmp_path / "model")
+    ids, mask, types = ragged(**BATCHES["large"], seed=6)
+    np.savez(tmp_path / "inputs.npz", ids=ids, mask=mask, types=types)
+    proc = run_script("-c", SMALL_TEAM_SCRIPT, tmp_path / "model", tmp_path / "inputs.npz", tmp_path / "out.npy",
+                      env={"OMP_THREAD_LIMIT": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one, two = np.load(tmp_path / "out.npy")
+    assert max_diff(two, one) <= 1e-6 and max_diff(one, reference(model, ids, mask, types)[0]) <= TOL
 
 
 ATTENTION_SCRIPT = """

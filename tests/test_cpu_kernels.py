@@ -272,6 +272,27 @@ def test_cache_key_follows_the_cpu_features(monkeypatch):
     assert cpu_kernels.cache_dir() != here
 
 
+@pytest.mark.parametrize("cpuinfo, expected", [
+    ("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Xeon\nflags\t\t: fpu avx512f\n\nprocessor\t: 1\n",
+     b"vendor_id\t: GenuineIntel\nmodel name\t: Xeon\nflags\t\t: fpu avx512f"),
+    ("processor\t: 0\nFeatures\t: fp asimd sve\nCPU implementer\t: 0x41\nCPU part\t: 0xd40\n\n",
+     b"Features\t: fp asimd sve\nCPU implementer\t: 0x41\nCPU part\t: 0xd40"),
+])
+def test_cpu_identity_reads_x86_and_arm_cpuinfo(cpuinfo, expected, monkeypatch, tmp_path):
+    real_read = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: cpuinfo if str(self) == "/proc/cpuinfo"
+                        else real_read(self, *a, **k))
+    assert cpu_kernels.cpu_identity() == expected
+
+
+def test_a_kernel_dir_with_a_space_is_refused_in_words(monkeypatch, tmp_path):
+    monkeypatch.setattr(cpu_kernels, "_module", None)
+    monkeypatch.setattr(cpu_kernels, "_failure", None)
+    monkeypatch.setenv("SQUEEZEBERT_KERNEL_DIR", str(tmp_path / "k dir"))
+    assert cpu_kernels.load() is None
+    assert "has a space in its path" in cpu_kernels.failure() and "SQUEEZEBERT_KERNEL_DIR" in cpu_kernels.failure()
+
+
 def test_a_compiler_error_is_named_in_the_reason(monkeypatch, tmp_path):
     import paddle.utils.cpp_extension as cpp_extension
 

@@ -811,7 +811,7 @@ struct Encoder {
   bool use_bf16 = true;
   std::vector<std::unique_ptr<Layer>> layers;
   // Primitives by (role, rows): all layers share shapes, so one set serves every layer.
-  std::map<std::pair<int, int64_t>, std::unique_ptr<Product>> products;
+  std::map<std::tuple<int, int, int64_t>, std::unique_ptr<Product>> products;   // by (role, thread, rows)
   std::vector<Workspace> spaces;            // per thread of a split batch (the first also for a shared pass)
   std::vector<dnnl_stream_t> streams;       // per thread, for single-threaded products
   StageClock untimed;                       // (the other threads of a split batch do not lap the clock)
@@ -826,9 +826,9 @@ struct Encoder {
 
   // The product for (role, rows) made for `thread` (single-threaded), or for kShared (oneDNN's threads
   // inside). Call make_room first: products made since then stay.
-  static constexpr int kShared = 255;
+  static constexpr int kShared = -1;        // (no thread has this number)
   Product& product(int role, const Projection& p, int64_t rows, int thread) {
-    auto& slot = products[{role * 256 + thread, rows}];
+    auto& slot = products[{role, thread, rows}];
     if (!slot) slot = make_product(p, rows);
     return *slot;
   }
@@ -864,7 +864,7 @@ struct Encoder {
   // products, no barrier inside); otherwise each piece in turn uses every thread.
   void run(int role, const Projection& p, int64_t rows, const void* src, void* dst, const float* residual, int t) {
     if (t != kShared) {
-      auto found = products.find({role * 256 + t, rows});
+      auto found = products.find({role, t, rows});
       PD_CHECK(found != products.end(), "no product prepared for thread ", t);
       for (const Piece& piece : p.pieces)
         check(execute(*found->second, p, piece, src, dst, residual, streams[t]), "matmul");
@@ -985,9 +985,11 @@ struct Encoder {
     make_room(4 * threads);
     for (int role = 0; role < 4; ++role) single_threaded(role, rows);
     std::string failure;                     // (no exception may leave an OpenMP region)
+    // Run t on thread t; should OpenMP form a smaller team (OMP_THREAD_LIMIT, OMP_DYNAMIC on a busy
+    // machine), the threads it has take the other runs in turn (run t's products, stream and buffers
+    // belong to the run, not to the thread).
 #pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num();
+    for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
       const int64_t start = offsets[first[t]];
       try {
         encode(spaces[t], t, ids + start, positions + start, types + start, local[t].back(), local[t].data(),
