@@ -113,11 +113,11 @@ def cpu_identity() -> bytes:
     try:
         first_cpu = Path("/proc/cpuinfo").read_text(errors="replace").split("\n\n", 1)[0]
     except OSError:
-        return f"{platform.machine()} {platform.node()}".encode()
+        first_cpu = ""
     keys = ("vendor_id", "model name", "flags",                                   # x86
             "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "Features")   # Arm
     lines = [line for line in first_cpu.splitlines() if line.split(":")[0].strip() in keys]
-    return "\n".join(lines).encode() if lines else f"{platform.machine()} {platform.node()}".encode()
+    return ("\n".join(lines) if lines else f"{platform.machine()} {platform.node()}").encode()
 
 
 @contextlib.contextmanager
@@ -213,15 +213,12 @@ def _load(spec: Library):
     if not enabled():
         return None, "disabled by SQUEEZEBERT_FUSED_KERNELS=0"
     if not any(shutil.which(c) for c in ("c++", "g++")):
-        failure = "no C++ compiler (c++ or g++) on PATH to build them; install g++"
-        logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
-        return None, failure
+        return _unavailable(spec, "no C++ compiler (c++ or g++) on PATH to build them; install g++")
     directory = cache_dir(spec)
     if any(c.isspace() for c in str(directory)):      # Paddle's builder runs `cd <dir> && ...` unquoted
-        failure = (f"the kernel cache directory {directory} has a space in its path, which Paddle's extension "
-                   f"builder cannot handle; set SQUEEZEBERT_KERNEL_DIR to a path without spaces")
-        logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
-        return None, failure
+        return _unavailable(spec, f"the kernel cache directory {directory} has a space in its path, which "
+                                  f"Paddle's extension builder cannot handle; set SQUEEZEBERT_KERNEL_DIR to a "
+                                  f"path without spaces")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # One builder at a time (several processes of a distributed launch start together). O_NOFOLLOW
@@ -241,8 +238,13 @@ def _load(spec: Library):
         if isinstance(error, OSError) and os.environ.get("SQUEEZEBERT_KERNEL_DIR"):
             failure += (f" under SQUEEZEBERT_KERNEL_DIR={os.environ['SQUEEZEBERT_KERNEL_DIR']}: point it at a "
                         f"writable directory, or unset it")
-        logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
-        return None, failure
+        return _unavailable(spec, failure)
+
+
+def _unavailable(spec: Library, failure: str):
+    """Say once why `spec` cannot be used and what happens instead; (None, failure)."""
+    logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
+    return None, failure
 
 
 def _build_or_rebuild(directory: Path, spec: Library):

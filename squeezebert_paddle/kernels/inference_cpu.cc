@@ -39,7 +39,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <numeric>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -732,7 +731,8 @@ struct Dense {                            // a Linear layer of the head: y = x @
   int64_t k = 0, n = 0;
 };
 
-// out[b] = x[rows[b]] @ d.weight + d.bias (a zero x row where rows[b] < 0), then tanh if asked; x [*, k].
+// out[b] = x[rows[b]] @ d.weight + d.bias (a zero x row where rows[b] < 0; x[b] itself when rows is
+// null), then tanh if asked; x [*, k].
 // One thread, weights read once: for the pooler and classifier on one row per sequence this is ~10x
 // cheaper than Paddle's ops (their dispatch) or numpy's BLAS (its threads spin against OpenMP's).
 void dense_rows(const Dense& d, const float* x, const int64_t* rows, int64_t count, bool tanh, float* out) {
@@ -740,8 +740,10 @@ void dense_rows(const Dense& d, const float* x, const int64_t* rows, int64_t cou
   const float *w = d.weight.data(), *bias = d.bias.data();
   const int64_t padded = (count + 15) / 16 * 16;
   std::vector<float> gathered(padded * k, 0.f);      // the rows read, side by side (zero rows up to 16s)
-  for (int64_t b = 0; b < count; ++b)
-    if (rows[b] >= 0) std::memcpy(gathered.data() + b * k, x + rows[b] * k, k * 4);
+  for (int64_t b = 0; b < count; ++b) {
+    const int64_t row = rows ? rows[b] : b;
+    if (row >= 0) std::memcpy(gathered.data() + b * k, x + row * k, k * 4);
+  }
   const float* g = gathered.data();
   int64_t j0 = 0;
 #ifdef __AVX512F__
@@ -810,8 +812,8 @@ struct Encoder {
   float eps = 1e-12f;
   bool use_bf16 = true;
   std::vector<std::unique_ptr<Layer>> layers;
-  // Primitives by (role, rows): all layers share shapes, so one set serves every layer.
-  std::map<std::tuple<int, int, int64_t>, std::unique_ptr<Product>> products;   // by (role, thread, rows)
+  // Primitives by (role, thread, rows): all layers share shapes, so one set serves every layer.
+  std::map<std::tuple<int, int, int64_t>, std::unique_ptr<Product>> products;
   std::vector<Workspace> spaces;            // per thread of a split batch (the first also for a shared pass)
   std::vector<dnnl_stream_t> streams;       // per thread, for single-threaded products
   StageClock untimed;                       // (the other threads of a split batch do not lap the clock)
@@ -1201,11 +1203,7 @@ std::vector<Tensor> Classify(const Tensor& ids, const Tensor& mask, const Tensor
   const bool classifier = encoder.head.size() == 2;
   dense_rows(encoder.head[0], hidden.data<float>(), first.data(), batch, true,
              classifier ? pooled.data() : out.data<float>());
-  if (classifier) {
-    std::vector<int64_t> each(batch);
-    std::iota(each.begin(), each.end(), 0);
-    dense_rows(encoder.head[1], pooled.data(), each.data(), batch, false, out.data<float>());
-  }
+  if (classifier) dense_rows(encoder.head[1], pooled.data(), nullptr, batch, false, out.data<float>());
   return {out, hidden};
 }
 
