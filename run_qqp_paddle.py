@@ -4,10 +4,12 @@
     python run_qqp_paddle.py --model_path models/squeezebert-mnli --precision bf16
     python run_qqp_paddle.py --random_init --model_type bert --backend dygraph
 
-Backends: `inference` (default; exported once with paddle.jit.save, cached in the model directory,
-run with paddle.inference: oneDNN on CPU, CUDA/TensorRT on GPU), `kernels` (SqueezeBERT on the CPU
-through the project's own kernels, cpu_encoder.py: the fastest CPU path) and `dygraph` (eager).
-Same flags, data, batching and report as run_qqp_torch.py.
+Backends: `kernels` (SqueezeBERT on the CPU through the project's own kernels, cpu_encoder.py: the
+fastest CPU path), `inference` (exported once with paddle.jit.save, cached in the model directory, run
+with paddle.inference: oneDNN on CPU, CUDA/TensorRT on GPU) and `dygraph` (eager). The default, `auto`,
+takes the kernels for a SqueezeBERT checkpoint on the CPU in fp32 or bf16, and the exported predictor
+otherwise or where the kernels cannot run (it prints why). Same flags, data, batching and report as
+run_qqp_torch.py.
 """
 from __future__ import annotations
 
@@ -94,15 +96,27 @@ def check_export_location(args) -> None:
                             f"or use --backend dygraph")
 
 
-def kernels_forward(args, model, has_head: bool):
+def auto_backend(args) -> str:
+    """What --backend auto means for these flags, before the model is read: the kernels for a SqueezeBERT
+    checkpoint on the CPU in fp32 or bf16, else the exported predictor."""
+    kernels = (args.device == "cpu" and args.precision in ("fp32", "bf16") and args.model_type == "squeezebert"
+               and not args.random_init and not args.tensorrt)
+    return "kernels" if kernels else "inference"
+
+
+def kernels_problem(model) -> tuple[str, type] | None:
+    """Why the CPU kernels cannot run `model` here (one line) and the error that says so under --backend
+    kernels (a usage error where the model is the cause), or None."""
     from squeezebert_paddle import cpu_encoder
     from squeezebert_paddle.errors import ExpectedError
     if not cpu_encoder.available():
-        raise ExpectedError(f"--backend kernels: the CPU inference kernels are unavailable "
-                            f"({cpu_encoder.unavailable_reason()}); use --backend inference")
+        return f"the CPU inference kernels are unavailable ({cpu_encoder.unavailable_reason()})", ExpectedError
     problem = cpu_encoder.config_problem(model.base_model.config)
-    if problem:
-        raise qb.UsageError(f"--backend kernels: {problem}; use --backend inference")
+    return (problem, qb.UsageError) if problem else None
+
+
+def kernels_forward(args, model, has_head: bool):
+    from squeezebert_paddle import cpu_encoder
     encoder = cpu_encoder.CpuEncoder(model, args.precision, args.threads)
 
     def forward(batch):
@@ -125,12 +139,16 @@ def dygraph_forward(args, model):
 
 def main() -> int:
     p = qb.build_parser("Paddle")
-    p.add_argument("--backend", choices=("inference", "kernels", "dygraph"), default="inference",
-                   help="inference: the exported program in a paddle.inference predictor (oneDNN on CPU); "
-                        "kernels: the project's own CPU kernels (SqueezeBERT, CPU, fp32/bf16; fastest on CPU); "
-                        "dygraph: the Paddle model as it is")
+    p.add_argument("--backend", choices=("auto", "kernels", "inference", "dygraph"), default="auto",
+                   help="kernels: the project's own CPU kernels (SqueezeBERT, CPU, fp32/bf16; fastest on CPU); "
+                        "inference: the exported program in a paddle.inference predictor (oneDNN on CPU, CUDA "
+                        "or TensorRT on GPU); dygraph: the Paddle model as it is; auto (default): kernels where "
+                        "they can run the job, else inference")
     p.add_argument("--tensorrt", action="store_true", help="GPU inference through TensorRT")
     args = qb.parse_checked(p, "paddle")
+    automatic = args.backend == "auto"
+    if automatic:
+        args.backend = auto_backend(args)
     import paddle
     if args.device == "gpu" and not paddle.device.is_compiled_with_cuda():
         raise qb.UsageError("--device gpu: this Paddle build has no CUDA support (install paddlepaddle-gpu) "
@@ -153,6 +171,14 @@ def main() -> int:
     workload = qb.load_workload(args, tokenizer)
     model = build_model(args)
     has_head = "ForSequenceClassification" in type(model).__name__
+    problem = kernels_problem(model) if args.backend == "kernels" else None
+    if problem and not automatic:
+        reason, error = problem
+        raise error(f"--backend kernels: {reason}; use --backend inference")
+    if problem:               # --backend auto: the exported predictor runs what the kernels cannot
+        print(f"NOTE: backend inference, not kernels: {problem[0]}", flush=True)
+        args.backend = "inference"
+        check_export_location(args)
     if args.backend == "inference":
         predictor = predictor_for(args, model)
         forward = lambda b: (lambda out: out.astype("float32") if has_head else None)(  # noqa: E731

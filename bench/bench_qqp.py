@@ -49,14 +49,14 @@ ROWS = {
     "torch-autocast-bf16": ("torch", "squeezebert", ["--precision", "bf16"]),
     "torch-compile-fp32": ("torch", "squeezebert", ["--compile"]),
     "paddle-dygraph-fp32": ("paddle", "squeezebert", ["--backend", "dygraph"]),
-    "paddle-inference-fp32": ("paddle", "squeezebert", []),
-    "paddle-inference-bf16": ("paddle", "squeezebert", ["--precision", "bf16"]),
+    "paddle-inference-fp32": ("paddle", "squeezebert", ["--backend", "inference"]),
+    "paddle-inference-bf16": ("paddle", "squeezebert", ["--backend", "inference", "--precision", "bf16"]),
     # the project's own CPU kernels (squeezebert_paddle/cpu_encoder.py)
     "paddle-kernels-fp32": ("paddle", "squeezebert", ["--backend", "kernels"]),
     "paddle-kernels-bf16": ("paddle", "squeezebert", ["--backend", "kernels", "--precision", "bf16"]),
     "bert-torch-eager-fp32": ("torch", "bert", []),
-    "bert-paddle-inference-fp32": ("paddle", "bert", []),
-    "bert-paddle-inference-bf16": ("paddle", "bert", ["--precision", "bf16"]),
+    "bert-paddle-inference-fp32": ("paddle", "bert", ["--backend", "inference"]),
+    "bert-paddle-inference-bf16": ("paddle", "bert", ["--backend", "inference", "--precision", "bf16"]),
     # BERT-base through the same kernels (SqueezeBERT with groups 1, random weights)
     "bert-paddle-kernels-fp32": ("paddle", "bert", ["--backend", "kernels"]),
     "bert-paddle-kernels-bf16": ("paddle", "bert", ["--backend", "kernels", "--precision", "bf16"]),

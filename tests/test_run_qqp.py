@@ -205,7 +205,8 @@ def runs(model_dir, qqp_jsonl, glue_dir, vocab_file, malformed_jsonl, bad_files,
     root = tmp_path_factory.mktemp("runs")
     glue = glue_dir / "QQP" / "dev.tsv"
     phase1 = {
-        "paddle_first": ("paddle", bench_args(model_dir, qqp_jsonl, root / "paddle_first.json")),
+        "paddle_first": ("paddle", bench_args(model_dir, qqp_jsonl, root / "paddle_first.json", "--backend",
+                                              "inference")),
         "torch": ("torch", bench_args(model_dir, qqp_jsonl, root / "torch.json")),
         "dygraph": ("paddle", bench_args(model_dir, malformed_jsonl[0], root / "dygraph.json",
                                          "--backend", "dygraph")),
@@ -215,14 +216,15 @@ def runs(model_dir, qqp_jsonl, glue_dir, vocab_file, malformed_jsonl, bad_files,
     }
     phase2 = {
         "paddle_sorted": ("paddle", bench_args(model_dir, qqp_jsonl, root / "paddle_sorted.json",
-                                               "--sort_by_length")),
+                                               "--sort_by_length", "--backend", "inference")),
         "glue": ("paddle", ("--model_path", model_dir, "--data_path", glue, "--batch_size", 4, "--output_json",
-                            root / "glue.json", "--no_progress", "--threads", 1, "--warmup", 1)),
+                            root / "glue.json", "--no_progress", "--threads", 1, "--warmup", 1)),   # default backend
         "paddle_random": ("paddle", (*random_init_args(qqp_jsonl, vocab_file, root / "paddle_random.json"),
                                      "--backend", "dygraph")),
     }
     if cpu_has_bf16():
-        phase2["bf16"] = ("paddle", bench_args(model_dir, qqp_jsonl, root / "bf16.json", "--precision", "bf16"))
+        phase2["bf16"] = ("paddle", bench_args(model_dir, qqp_jsonl, root / "bf16.json", "--precision", "bf16",
+                                               "--backend", "inference"))
 
     def one(item):
         name, (which, args) = item
@@ -321,7 +323,7 @@ def test_sort_by_length_keeps_input_order(runs, labels, pairs, vocab_file):
 def test_export_cache_written_then_reused(runs, model_dir):
     first, _ = ok(runs, "paddle_first")
     assert "export: written" in first.stdout
-    for name in ("paddle_sorted", "glue", "bf16"):
+    for name in ("paddle_sorted", "bf16"):
         if name in runs:
             proc, _ = ok(runs, name)
             assert "export: reused cache" in proc.stdout, name
@@ -345,8 +347,14 @@ def test_glue_tsv(runs, model_dir, glue_dir):
     from squeezebert_paddle import SqueezeBertForSequenceClassification
     examples, skipped = read_pairs(glue_dir / "QQP" / "dev.tsv")       # GLUE's 9 rows, or the sample's 300
     assert len(examples) >= 9 and skipped == 0
-    _, report = ok(runs, "glue")
+    proc, report = ok(runs, "glue")
     assert report["examples"] == len(examples) and report["skipped_rows"] == 0 and report["batch_size"] == 4
+    # the default backend (auto): the CPU kernels where they build here, else the exported predictor, saying why
+    from squeezebert_paddle import cpu_encoder
+    if cpu_encoder.available():
+        assert report["backend"] == "kernels" and "export:" not in proc.stdout and "NOTE: backend" not in proc.stdout
+    else:
+        assert report["backend"] == "inference" and "NOTE: backend inference, not kernels: " in proc.stdout
     glue_labels = np.array([int(e.label) for e in examples])
     scores = acc_and_f1(np.array(report["predictions"]), glue_labels)
     assert report["accuracy"] == pytest.approx(scores["accuracy"])
@@ -359,6 +367,25 @@ def test_glue_tsv(runs, model_dir, glue_dir):
                                                         batch.token_type_ids))).numpy()
     assert report["predictions"] == logits.argmax(-1).tolist()
     assert np.abs(np.array(report["logits"]) - logits).max() <= 1e-4
+
+
+def test_default_backend_falls_back_to_the_predictor_where_the_kernels_cannot_build(runs, model_dir, qqp_jsonl,
+                                                                                   tmp_path):
+    """--backend auto with the kernels unusable (their cache directory is a file): the exported predictor
+    runs, and one NOTE line says why; --backend kernels stops instead."""
+    ok(runs, "paddle_first")                 # (the export cache exists: this run only reads it)
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("")
+    env = {"SQUEEZEBERT_KERNEL_DIR": str(blocker)}
+    proc = script("paddle", *bench_args(model_dir, qqp_jsonl, tmp_path / "r.json"), env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    notes = [l for l in proc.stdout.splitlines() if l.startswith("NOTE: backend")]
+    assert len(notes) == 1 and "NOTE: backend inference, not kernels: the CPU inference kernels are unavailable" \
+        in notes[0] and "SQUEEZEBERT_KERNEL_DIR" in notes[0], notes
+    assert json.loads((tmp_path / "r.json").read_text())["backend"] == "inference"
+    proc = script("paddle", *bench_args(model_dir, qqp_jsonl, tmp_path / "k.json", "--backend", "kernels"), env=env)
+    assert proc.returncode == 1 and "--backend kernels: the CPU inference kernels are unavailable" in proc.stderr
+    assert not (tmp_path / "k.json").exists()
 
 
 # -- --random_init: the full-size squeezebert-uncased shape, so only 2 pairs of 16 tokens ----------
