@@ -73,21 +73,49 @@ def layer_weights(layer) -> list[paddle.Tensor]:
             product_weight(inner), inner.bias, product_weight(outer), outer.bias, norm2.weight, norm2.bias]
 
 
-def checked_inputs(input_ids, attention_mask, token_type_ids):
-    """The batch as the op takes it: int64 ids, mask and types [B, L] (types 0 where None). Ids and types
-    must be integers and the mask 0/1 (ValueError otherwise: a float id would be truncated, and a
-    fractional mask has no packed meaning)."""
+# what indexes the op's embedding tables: the input, in words, and the config field of the table's size
+TABLES = {"input_ids": ("token ids", "vocab_size"), "token_type_ids": ("token types", "type_vocab_size")}
+
+
+def check_in_table(name: str, values: np.ndarray, mask: np.ndarray, size: int) -> None:
+    """ValueError unless `values` index a table of `size` rows at the real tokens (padding is never
+    read): said here in words, not as the OSError of the op's own check."""
+    outside = (mask == 1) & ((values < 0) | (values >= size))
+    if outside.any():
+        at = tuple(int(i) for i in np.argwhere(outside)[0])
+        what, field = TABLES[name]
+        raise ValueError(f"{name} holds {values[at]} at {list(at)}: {what} must lie between 0 and {size - 1} "
+                         f"(the model's {field} is {size})")
+
+
+def checked_inputs(input_ids, attention_mask=None, token_type_ids=None, table_sizes=None):
+    """The batch as the op takes it: int64 ids, mask and types [B, L] (mask all ones where None, as in
+    transformers; types 0 where None). Ids and types must be integers and the mask 0/1 (ValueError
+    otherwise: a float id would be truncated, and a fractional mask has no packed meaning); with
+    `table_sizes` (the word, type and position tables' rows), the real tokens' ids, types and positions
+    must index them."""
     for name, array in (("input_ids", input_ids), ("token_type_ids", token_type_ids)):
         if array is not None and np.asarray(array).dtype.kind not in "iub":
             raise ValueError(f"{name} must be integers, got {np.asarray(array).dtype}")
-    ids, mask = np.asarray(input_ids), np.asarray(attention_mask)
+    ids = np.asarray(input_ids)
+    mask = np.ones_like(ids) if attention_mask is None else np.asarray(attention_mask)
     if not np.isin(mask, (0, 1)).all():
         raise ValueError("attention_mask must hold only 0 and 1")
     types = np.zeros_like(ids) if token_type_ids is None else np.asarray(token_type_ids)
     if ids.ndim != 2 or mask.shape != ids.shape or types.shape != ids.shape:
         raise ValueError(f"input_ids, attention_mask and token_type_ids must be [batch, length] alike, got "
                          f"{ids.shape}, {mask.shape}, {types.shape}")
-    return tuple(np.ascontiguousarray(a, dtype=np.int64) for a in (ids, mask, types))
+    ids, mask, types = (np.ascontiguousarray(a, dtype=np.int64) for a in (ids, mask, types))
+    if table_sizes:
+        words, type_rows, positions = table_sizes
+        for name, values, size in zip(TABLES, (ids, types), (words, type_rows)):
+            check_in_table(name, values, mask, size)
+        late = np.argwhere(mask[:, positions:] == 1)
+        if len(late):
+            raise ValueError(f"attention_mask marks a real token at position {positions + int(late[0][1])} of row "
+                             f"{int(late[0][0])}: the model has {positions} positions "
+                             f"(max_position_embeddings); cut the inputs to {positions} tokens")
+    return ids, mask, types
 
 
 class CpuEncoder:
@@ -117,6 +145,7 @@ class CpuEncoder:
             tensors = (embedding_weights(base.embeddings) + [w for l in base.encoder.layers for w in layer_weights(l)]
                        + [w for layer in head for w in (layer.weight, layer.bias)])
             weights = [w.astype("float32").cpu() for w in tensors]
+            self._table_sizes = (weights[0].shape[0], weights[2].shape[0], weights[1].shape[0])  # words, types, positions
             # The layers' LayerNorms keep 1e-12 whatever the config says (as in transformers); the
             # config's layer_norm_eps reaches the embeddings' only.
             layer_eps = base.encoder.layers[0].output.layernorm._epsilon
@@ -138,8 +167,8 @@ class CpuEncoder:
         names = self._ops.sb_infer_implementations(self._handle, rows)
         return bytes(names.numpy()).decode().split()
 
-    def __call__(self, input_ids, attention_mask, token_type_ids=None) -> np.ndarray:
-        out, _ = self._run(*checked_inputs(input_ids, attention_mask, token_type_ids))
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None) -> np.ndarray:
+        out, _ = self._run(*checked_inputs(input_ids, attention_mask, token_type_ids, self._table_sizes))
         return out.numpy()
 
     def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray):

@@ -9,7 +9,8 @@ use Paddle's own ops. This file builds and loads the ops and wraps each one.
 The build needs a C++ compiler (g++ >= 5.4 as `cc`); it runs once and is cached under
 `$SQUEEZEBERT_KERNEL_DIR` (default `squeezebert_paddle/kernels` under `$XDG_CACHE_HOME`, else `~/.cache`).
 Where it cannot be built, or with `SQUEEZEBERT_FUSED_KERNELS=0`, `use_fused_cpu_kernels()` returns False
-and the reference runs (same results, slower). A cached library that no longer loads is rebuilt.
+and the reference runs (same results, slower). A cached library that no longer loads is rebuilt; one
+built in a cache this process cannot write (a read-only image) is loaded as it is.
 
 Dropout seeds are drawn from Paddle's generator, so `paddle.seed` fixes the masks and a checkpoint's
 saved generator state replays them.
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import hashlib
 import io
 import logging
 import os
 import platform
+import re
 import shutil
 import sys
 import sysconfig
@@ -182,7 +185,9 @@ class BuildError(Exception):
     def __init__(self, error: Exception, output: str, cached_library: Path | None = None):
         self.cached_library = cached_library     # set when loading an existing build failed (not compiling)
         lines = str(error).strip().splitlines()
-        reason = f"{type(error).__name__}: {lines[-1] if lines else ''}"
+        # a library that does not load: dlopen's reason is in Paddle's first line, generic advice in its last
+        dlopen = re.search(r"\(error code is (.*)\)$", lines[0]) if lines else None
+        reason = f"{type(error).__name__}: {dlopen.group(1) if dlopen else lines[-1] if lines else ''}"
         compiler = [line.strip() for line in output.splitlines() if "error:" in line]
         super().__init__(reason + (f" (first compiler error: {compiler[0]})" if compiler else ""))
 
@@ -223,7 +228,13 @@ def _load(spec: Library):
         directory.mkdir(parents=True, exist_ok=True)
         # One builder at a time (several processes of a distributed launch start together). O_NOFOLLOW
         # and no truncation: a link planted at the lock's name is refused, its target never touched.
-        lock = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        try:
+            lock = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as error:
+            library = directory / spec.name / f"{spec.name}.so"
+            if error.errno not in READ_ONLY or not library.is_file():
+                raise
+            return _load_read_only(spec, library)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             start = time.perf_counter()
@@ -239,6 +250,27 @@ def _load(spec: Library):
             failure += (f" under SQUEEZEBERT_KERNEL_DIR={os.environ['SQUEEZEBERT_KERNEL_DIR']}: point it at a "
                         f"writable directory, or unset it")
         return _unavailable(spec, failure)
+
+
+# what opening the lock gives in a directory this process cannot write (a read-only image, chmod a-w)
+READ_ONLY = (errno.EACCES, errno.EROFS, errno.EPERM)
+
+
+def _load_read_only(spec: Library, library: Path):
+    """Load a library built in a cache directory this process cannot write (shipped prebuilt in a
+    read-only image): without the lock, which only building needs, and without Paddle's builder, which
+    writes there: the ops are registered as its loader does, their Python wrappers written to a temporary
+    directory. (module, None) or (None, reason)."""
+    from paddle.utils.cpp_extension import extension_utils
+    output: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory() as scratch, _output_captured(output):
+            ops = extension_utils.load_op_meta_info_and_register_op(str(library))
+            return extension_utils._generate_python_module(spec.name, ops, scratch), None
+    except Exception as error:
+        reason = BuildError(error, "".join(output))
+        return _unavailable(spec, f"the cached library {library} cannot be loaded ({reason}) nor rebuilt in its "
+                                  f"read-only directory; point SQUEEZEBERT_KERNEL_DIR at a writable directory")
 
 
 def _unavailable(spec: Library, failure: str):

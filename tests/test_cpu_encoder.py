@@ -690,3 +690,55 @@ def test_the_stage_clock_times_every_stage_only_when_on():
     assert all(seconds > 0 for seconds in stages.values()) and sum(stages.values()) < wall, stages
     encoder(ids, mask, types)                                # off again: nothing counted
     assert encoder.profile(False) == dict.fromkeys(("calls", *cpu_encoder.STAGES), 0)
+
+
+def test_the_attention_mask_defaults_to_all_ones():
+    """As in transformers: no mask means every token is real."""
+    ids, _, types = ragged([8, 8, 8], 8)
+    encoder = CpuEncoder(layout_model("d8-grouped"))
+    full = encoder(ids, np.ones_like(ids), types)
+    assert np.array_equal(encoder(ids, None, types), full)
+    assert np.array_equal(encoder(ids, token_type_ids=types), full)
+    assert np.array_equal(encoder(ids), encoder(ids, np.ones_like(ids), None))
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("input_ids", VOCAB, f"input_ids holds {VOCAB} at [1, 2]: token ids must lie between 0 and {VOCAB - 1} "
+                         f"(the model's vocab_size is {VOCAB})"),
+    ("input_ids", -1, f"input_ids holds -1 at [1, 2]: token ids must lie between 0 and {VOCAB - 1} "
+                      f"(the model's vocab_size is {VOCAB})"),
+    ("token_type_ids", 2, "token_type_ids holds 2 at [1, 2]: token types must lie between 0 and 1 "
+                          "(the model's type_vocab_size is 2)"),
+    ("token_type_ids", -3, "token_type_ids holds -3 at [1, 2]: token types must lie between 0 and 1 "
+                           "(the model's type_vocab_size is 2)"),
+])
+def test_ids_and_types_outside_the_embedding_tables_are_refused_in_words(name, value, expected):
+    """A ValueError naming the input, the value, where it is and the valid range (not the op's OSError);
+    padding is never read, so what it holds is not checked."""
+    encoder = CpuEncoder(layout_model("d8-grouped"))
+    batch = dict(zip(("input_ids", "attention_mask", "token_type_ids"), ragged([5, 3, 7], 8)))
+    before = encoder(**batch)
+    batch[name][1, 5] = value                                  # at padding (row 1 has 3 tokens): unread
+    assert np.array_equal(encoder(**batch), before)
+    batch[name][1, 2] = value                                  # at a real token
+    with pytest.raises(ValueError) as error:
+        encoder(**batch)
+    assert str(error.value) == expected
+    with pytest.raises(OSError, match="is outside the table"):      # the op's own check still stands behind
+        encoder._run(*cpu_encoder.checked_inputs(*batch.values()))
+
+
+def test_a_real_token_beyond_the_position_table_is_refused_in_words():
+    """Rows longer than max_position_embeddings: padding there is fine, a real token is a ValueError
+    naming where it is and what to do (not the op's OSError)."""
+    encoder = CpuEncoder(layout_model("d8-grouped"))
+    ids, mask, types = ragged([5, 3], MAX_POSITIONS + 4)
+    assert encoder(ids, mask, types).shape[0] == 2                  # only padding past the table
+    mask[1, MAX_POSITIONS + 1] = 1
+    with pytest.raises(ValueError) as error:
+        encoder(ids, mask, types)
+    assert str(error.value) == (f"attention_mask marks a real token at position {MAX_POSITIONS + 1} of row 1: the "
+                                f"model has {MAX_POSITIONS} positions (max_position_embeddings); cut the inputs "
+                                f"to {MAX_POSITIONS} tokens")
+    with pytest.raises(OSError, match="is outside the table"):     # the op's own check behind it
+        encoder._run(*cpu_encoder.checked_inputs(ids, mask, types))

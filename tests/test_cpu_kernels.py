@@ -307,3 +307,84 @@ def test_a_compiler_error_is_named_in_the_reason(monkeypatch, tmp_path):
     assert cpu_kernels.load() is None
     assert cpu_kernels.failure() == ("RuntimeError: Failed to run command: ... returned non-zero exit status 1. "
                                      "(first compiler error: fused_cpu.cc:3:1: error: expected unqualified-id)")
+
+
+# -- a cache this process cannot write: a prebuilt one loads as it is, an empty one falls back --------
+
+READ_ONLY_LOAD = """
+import errno, os
+if os.geteuid() == 0:           # root writes through chmod a-w: opening the lock fails as it would for a user
+    real_open = os.open
+    def read_only_open(path, flags, *args, **kwargs):
+        if str(path).endswith("/.lock") and flags & (os.O_RDWR | os.O_WRONLY | os.O_CREAT):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, flags, *args, **kwargs)
+    os.open = read_only_open
+from squeezebert_paddle import cpu_kernels
+import numpy as np, paddle
+assert cpu_kernels.load() is not None, cpu_kernels.failure()
+x = np.arange(12, dtype="float32").reshape([3, 4])
+grouped = cpu_kernels.tokens_to_groups(paddle.to_tensor(x), 2).numpy()
+assert np.array_equal(grouped, x.reshape([3, 2, 2]).transpose([1, 0, 2]))
+print("loaded")
+"""
+
+
+def test_a_prebuilt_cache_that_cannot_be_written_loads_without_the_lock(ops, tmp_path):
+    """A fully built cache shipped read-only (an image, chmod -R a-w): loading needs no lock and writes
+    nothing there, so the library loads as it is, silently."""
+    built = cpu_kernels.cache_dir()
+    kernel_dir = tmp_path / "kernels"
+    shutil.copytree(built, kernel_dir / built.name, symlinks=True)
+    before = files_under(kernel_dir)
+    subprocess.run(["chmod", "-R", "a-w", str(kernel_dir)], check=True)
+    try:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), SQUEEZEBERT_KERNEL_DIR=str(kernel_dir),
+                   SQUEEZEBERT_FUSED_KERNELS="1")
+        proc = subprocess.run([sys.executable, "-c", READ_ONLY_LOAD], cwd=tmp_path, env=env, capture_output=True,
+                              text=True)
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(kernel_dir)], check=True)
+    assert proc.returncode == 0 and proc.stdout == "loaded\n" and proc.stderr == "", proc.stdout + proc.stderr
+    assert files_under(kernel_dir) == before
+
+
+@pytest.fixture
+def read_only_lock(monkeypatch, tmp_path):
+    """A kernel cache under tmp_path whose lock cannot be opened, as in a read-only directory (which
+    root, writing through chmod a-w, cannot be shown otherwise); the fused kernels not yet loaded."""
+    real_open = os.open
+
+    def read_only_open(path, flags, *args, **kwargs):
+        if str(path).endswith("/.lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    monkeypatch.setattr(cpu_kernels, "_module", None)
+    monkeypatch.setattr(cpu_kernels, "_failure", None)
+    monkeypatch.setenv("SQUEEZEBERT_KERNEL_DIR", str(tmp_path))
+    return cpu_kernels.cache_dir()
+
+
+def test_an_empty_cache_that_cannot_be_written_still_falls_back(read_only_lock, tmp_path, caplog):
+    """Nothing built and no lock to build under: the warning names the lock, and the reference runs."""
+    with caplog.at_level("WARNING"):
+        assert cpu_kernels.load() is None
+    assert cpu_kernels.failure() == (f"PermissionError: [Errno 13] Permission denied: '{read_only_lock / '.lock'}' "
+                                     f"under SQUEEZEBERT_KERNEL_DIR={tmp_path}: point it at a writable directory, "
+                                     f"or unset it")
+    assert "fused CPU kernels unavailable (PermissionError" in caplog.text
+
+
+def test_a_broken_library_in_a_cache_that_cannot_be_written_falls_back_in_words(read_only_lock, caplog):
+    library = read_only_lock / cpu_kernels.NAME / f"{cpu_kernels.NAME}.so"
+    library.parent.mkdir(parents=True)
+    library.write_bytes(b"not a shared library")
+    with caplog.at_level("WARNING"):
+        assert cpu_kernels.load() is None
+    failure = cpu_kernels.failure()          # dlopen's reason ("file too short"), not Paddle's generic advice
+    assert re.fullmatch(f"the cached library {re.escape(str(library))} cannot be loaded \\(RuntimeError: "
+                        f"{re.escape(str(library))}: [^()]+\\) nor rebuilt in its read-only directory; point "
+                        f"SQUEEZEBERT_KERNEL_DIR at a writable directory", failure), failure
+    assert f"fused CPU kernels unavailable ({failure}); the model uses Paddle's own ops" in caplog.text

@@ -311,17 +311,25 @@ def test_download_through_the_command(tmp_path, headless_dir, monkeypatch):
     assert len(read_tsv(out / "predictions" / "QQP.tsv")) == 5
 
 
-def test_download_offline_ends_in_one_line(tmp_path, headless_dir, monkeypatch, capsys):
+def go_offline(monkeypatch, then=None):
+    """The Hugging Face hub and PaddleNLP's host both unreachable, as --download meets them without
+    network; `then()` runs when the last of them fails."""
     datasets = pytest.importorskip("datasets")
 
     def offline(path, name):
         raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (ConnectionError)")
 
     def dead_host(task):
+        if then is not None:
+            then()
         raise RuntimeError("Download from https://dataset.bj.bcebos.com/glue/QQP.zip failed. Retry limit reached")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
     monkeypatch.setattr(fine_tune, "paddlenlp_glue_files", dead_host)
+
+
+def test_download_offline_ends_in_one_line(tmp_path, headless_dir, monkeypatch, capsys):
+    go_offline(monkeypatch)
     assert main(flags(headless_dir, tmp_path / "QQP", tmp_path / "out", "QQP", "--download")) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == (
@@ -329,6 +337,27 @@ def test_download_offline_ends_in_one_line(tmp_path, headless_dir, monkeypatch, 
         "'nyu-mll/glue' on the Hub (ConnectionError)) nor with PaddleNLP (Download from "
         "https://dataset.bj.bcebos.com/glue/QQP.zip failed. Retry limit reached); without network use "
         f"--data_dir with GLUE TSV files, or the shipped sample: --data_dir {SAMPLE_GLUE_DIR / 'QQP'}")
+
+
+@pytest.mark.parametrize("before, during, left", [
+    (None, None, None),                               # created by the run, nothing written: removed
+    ("", None, [".run_glue.lock"]),                   # there before the run: stays
+    (None, "notes.txt", [".run_glue.lock", "notes.txt"]),    # something else written there meanwhile: stays
+])
+def test_a_failed_download_leaves_no_output_dir_behind(tmp_path, headless_dir, monkeypatch, capsys, before,
+                                                       during, left):
+    """A run that fails before writing anything removes the output directory it created (with its
+    parents) and its lock file; a directory that was there, or that holds anything else, stays."""
+    out = tmp_path / "runs" / "out"
+    if before is not None:
+        out.mkdir(parents=True)
+    go_offline(monkeypatch, then=during and (lambda: (out / during).write_text("not the run's")))
+    assert main(flags(headless_dir, tmp_path / "QQP", out, "QQP", "--download")) == 1
+    assert "could not download GLUE QQP" in capsys.readouterr().err
+    if left is None:
+        assert not (tmp_path / "runs").exists()
+    else:
+        assert sorted(p.name for p in out.iterdir()) == left
 
 
 @pytest.mark.parametrize("left", ["args.json", "metrics.jsonl", "best", "final"])

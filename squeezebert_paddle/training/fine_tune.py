@@ -7,7 +7,9 @@ every run, which lets a checkpoint's optimizer state be matched to a new process
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import os
 import sys
 import warnings
 from dataclasses import asdict
@@ -191,17 +193,42 @@ def train(settings: RunSettings) -> dict:
 
 def run_command(settings: RunSettings, prog: str = "run_glue.py") -> int:
     """run_glue.py's run: exit 2 with one line for a problem found before training, 1 (through
-    `errors.run_main`) for an expected failure during it, 0 when done."""
+    `errors.run_main`) for an expected failure during it, 0 when done. A failed run that wrote nothing
+    leaves no output directory of its own behind."""
     problem = first_problem(settings)
-    lock = None
+    lock, created = None, []
     if not problem and launched_rank() == 0:
+        created = missing_dirs(Path(settings.output_dir))
         lock, problem = claim_output_dir(settings)
     if problem:
         print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
     with lock or contextlib.nullcontext():
         configure_logging(launched_rank())
-        return run_main(lambda: train(settings) and None, prog)
+        code = 1
+        try:
+            code = run_main(lambda: train(settings) and None, prog)
+        finally:
+            if code and lock is not None:
+                remove_if_unused(created)
+        return code
+
+
+def missing_dirs(path: Path) -> list[Path]:
+    """`path` and its parents that do not exist (yet), deepest first: what `mkdir(parents=True)` creates."""
+    return list(itertools.takewhile(lambda p: not os.path.lexists(p), (path, *path.parents)))
+
+
+def remove_if_unused(created: list[Path]) -> None:
+    """After a failed run (a --download without network): the output directory it created, with its
+    parents, when it holds nothing but the run's lock file. Removed under the lock, so that no other
+    run can be holding it; a directory that something else wrote into stays."""
+    with contextlib.suppress(OSError):
+        if not created or [p.name for p in created[0].iterdir()] != [RUN_LOCK_FILE]:
+            return
+        (created[0] / RUN_LOCK_FILE).unlink()
+        for directory in created:
+            directory.rmdir()
 
 
 def claim_output_dir(settings: RunSettings) -> tuple[Any, str | None]:
