@@ -20,7 +20,7 @@ PROG = "compare.py"
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model_dir", type=path_flag, action="append",
+    p.add_argument("--model_dir", "--model_path", dest="model_dir", type=path_flag, action="append",
                    help="directory holding config.json + HF weights and the converted Paddle files "
                         "(repeatable); default: every converted directory under --models_root")
     p.add_argument("--models_root", type=path_flag, default=ROOT / "models")

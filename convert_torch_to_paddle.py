@@ -28,7 +28,7 @@ HF_FILES = ["config.json", "vocab.txt", "model.safetensors", "pytorch_model.bin"
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model_dir", type=Path, action="append",
+    p.add_argument("--model_dir", "--model_path", dest="model_dir", type=Path, action="append",
                    help="a checkpoint directory to convert (repeatable); default: each of "
                         f"{', '.join(RELEASED)} found under --models_root")
     p.add_argument("--output_dir", type=Path, help="where to write (default: in place, beside the input)")

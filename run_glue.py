@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
       help=f"GLUE task, case-insensitive: {', '.join(TASKS)}")
     a("--model_type", type=str.lower, choices=("squeezebert", "bert"),
       help="squeezebert (this package) or bert (PaddleNLP's BertForSequenceClassification)")
-    a("--model_name_or_path", required=True,
+    a("--model_name_or_path", "--model_path", "--model_dir", dest="model_name_or_path", required=True,
       help="local model directory (weights, config, vocab.txt); a head is added if it has none")
     a("--output_dir", required=True, help="where checkpoints, best/, final/, metrics and plots go")
     a("--data_dir", help="directory of the task's GLUE TSV files (default: ./glue_data/<TASK> when it "

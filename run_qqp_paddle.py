@@ -7,7 +7,7 @@
 Backends: `kernels` (SqueezeBERT on the CPU through the project's own kernels, cpu_encoder.py: the
 fastest CPU path), `inference` (exported once with paddle.jit.save, cached in the model directory, run
 with paddle.inference: oneDNN on CPU, CUDA/TensorRT on GPU) and `dygraph` (eager). The default, `auto`,
-takes the kernels for a SqueezeBERT checkpoint on the CPU in fp32 or bf16, and the exported predictor
+takes the kernels for SqueezeBERT on the CPU in fp32 or bf16, and the exported predictor
 otherwise or where the kernels cannot run (it prints why). Same flags, data, batching and report as
 run_qqp_torch.py.
 """
@@ -97,10 +97,10 @@ def check_export_location(args) -> None:
 
 
 def auto_backend(args) -> str:
-    """What --backend auto means for these flags, before the model is read: the kernels for a SqueezeBERT
-    checkpoint on the CPU in fp32 or bf16, else the exported predictor."""
+    """What --backend auto means for these flags, before the model is read: the kernels for SqueezeBERT
+    on the CPU in fp32 or bf16, else the exported predictor."""
     kernels = (args.device == "cpu" and args.precision in ("fp32", "bf16") and args.model_type == "squeezebert"
-               and not args.random_init and not args.tensorrt)
+               and not args.tensorrt)
     return "kernels" if kernels else "inference"
 
 

@@ -192,7 +192,8 @@ def ratio_lines(results: dict) -> list[str]:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model_dir", type=qqp_benchmark.path_flag, default=ROOT / "models" / "squeezebert-mnli")
+    p.add_argument("--model_dir", "--model_path", dest="model_dir", type=qqp_benchmark.path_flag,
+                   default=ROOT / "models" / "squeezebert-mnli")
     p.add_argument("--data_path", type=qqp_benchmark.path_flag,
                    help=f"QQP pairs, GLUE TSV or JSON lines (default: {DATA} when it exists, else "
                         f"{qqp_benchmark.DEFAULT_DATA} or {qqp_benchmark.DOWNLOADED_DATA}, else the shipped "

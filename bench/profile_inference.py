@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model_dir", type=Path, default=ROOT / "models" / "squeezebert-mnli")
+    p.add_argument("--model_dir", "--model_path", dest="model_dir", type=Path,
+                   default=ROOT / "models" / "squeezebert-mnli")
     p.add_argument("--data_path", type=Path,
                    help="QQP pairs (default: as bench_qqp.py: the developers' pairs, else GLUE's dev.tsv, else "
                         "the shipped sample)")

@@ -45,9 +45,10 @@ class UsageError(ExpectedError):
 def build_parser(framework: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=f"QQP inference timing in {framework}.")
     p.add_argument("--model_type", choices=("squeezebert", "bert"), default="squeezebert")
-    p.add_argument("--model_path", type=path_flag,
+    p.add_argument("--model_path", "--model_dir", dest="model_path", type=path_flag,
                    help="model directory (converted SqueezeBERT for Paddle, HF directory for torch; "
-                        "for BERT a local bert-base-uncased directory)")
+                        "for BERT a local bert-base-uncased directory); --model_dir is the same flag, as in "
+                        "the other scripts")
     p.add_argument("--random_init", action="store_true",
                    help="random weights at the squeezebert-uncased / bert-base-uncased configuration, "
                         "for timing without weights (2-label classifier head)")

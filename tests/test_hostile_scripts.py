@@ -200,7 +200,7 @@ def test_bench_checks_flags_before_looking_for_data(capsys):
 
 
 @pytest.mark.parametrize("parse, flag", [
-    (lambda v: qb.build_parser("x").parse_args(["--model_path", v]), "--model_path"),
+    (lambda v: qb.build_parser("x").parse_args(["--model_path", v]), "--model_path/--model_dir"),
     (lambda v: qb.build_parser("x").parse_args(["--random_init", "--output_json", v]), "--output_json"),
     (lambda v: compare.parse_args(["--output_json", v]), "--output_json"),
     (lambda v: bench_qqp.parse_args(["--data_path", v]), "--data_path"),

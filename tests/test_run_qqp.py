@@ -529,3 +529,22 @@ def test_bert_export_runs_the_whole_paddlenlp_model(monkeypatch, tmp_path):
                     attention_mask=paddle.to_tensor(mask)).numpy()
     got = predictor(ids, mask, types)
     assert got.shape == (3, 2) and np.abs(got - ref).max() <= 1e-5
+
+
+def test_the_model_directory_flag_has_both_spellings(tmp_path):
+    """--model_path and --model_dir name the same flag in every script that takes a model directory."""
+    import compare
+    import convert_torch_to_paddle
+    from squeezebert_paddle import qqp_benchmark as qb
+    for framework in ("Paddle", "torch"):
+        parser = qb.build_parser(framework)
+        assert parser.parse_args(["--model_dir", str(tmp_path)]).model_path == tmp_path
+        assert parser.parse_args(["--model_path", str(tmp_path)]).model_path == tmp_path
+    import run_glue
+    for flag in ("--model_name_or_path", "--model_path", "--model_dir"):
+        args = run_glue.build_parser().parse_args(["--task_name", "QQP", "--output_dir", "o", flag, str(tmp_path)])
+        assert args.model_name_or_path == str(tmp_path)
+    for module in (compare, convert_torch_to_paddle):
+        assert module.parse_args(["--model_path", str(tmp_path)]).model_dir == [tmp_path]
+        assert module.parse_args(["--model_dir", str(tmp_path), "--model_path", str(tmp_path / "b")]).model_dir == \
+            [tmp_path, tmp_path / "b"]
