@@ -173,3 +173,12 @@ def test_agreement_counts_flips_and_balances_the_classes():
     assert same == 1.0 and counts.tolist() == [4, 0]
     same, counts = agreement(other, reference, balance=True)   # split at the medians: pair 2 now differs
     assert counts.tolist() == [2, 2] and same == 0.75
+
+
+def test_each_paddle_row_names_its_backend():
+    """A row runs the backend its name says, whatever run_qqp_paddle.py's default (auto) picks."""
+    for name, (script, _, flags) in bench_qqp.ROWS.items():
+        if script != "paddle":
+            continue
+        backend = flags[flags.index("--backend") + 1] if "--backend" in flags else None
+        assert backend is not None and f"-{backend}-" in f"-{name}-", (name, flags)
