@@ -163,6 +163,8 @@ def _build(directory: Path, spec: Library):
     name = spec.name
     library = directory / name / f"{name}.so"
     before = library.stat().st_mtime_ns if library.exists() else None
+    if before is None:           # (a silent wait of ~20 s on a first run would look like a hang)
+        logger.info("building the %s once (about 20 s; cached in %s)", spec.what, directory)
     output: list[str] = []
     try:
         with _output_captured(output):
