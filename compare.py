@@ -74,12 +74,19 @@ def main(argv=None) -> int:
     if not dirs:
         raise ExpectedError(f"no converted models under {args.models_root}; run `python convert_torch_to_paddle.py` "
                             f"first (or `--demo` for random-weight ones)")
-    from squeezebert_paddle.checkpoint import hf_load_error_line
+    from squeezebert_paddle.checkpoint import hf_load_error_line, is_hf_checkpoint
     from squeezebert_paddle.demo import model_line
     from squeezebert_paddle.parity import compare_dir
     failures, results = 0, []
     for model_dir in dirs:
         print(model_line(model_dir), flush=True)
+        if model_dir.is_dir() and not is_hf_checkpoint(model_dir):    # (a Paddle-only model, e.g. run_glue's)
+            print(f"{PROG}: error: {model_dir}: no Hugging Face checkpoint (config.json with model.safetensors or "
+                  f"pytorch_model.bin) to compare against; for a Paddle-only model, `convert_torch_to_paddle.py "
+                  f"--reverse --model_dir {model_dir} --output_dir NEW` then `convert_torch_to_paddle.py --model_dir "
+                  f"NEW` make a directory holding both", file=sys.stderr)
+            failures += 1
+            continue
         try:
             result = compare_dir(model_dir, repeats=args.repeats)
         except Exception as err:   # noqa: BLE001 (a damaged directory is one line, the others still run)

@@ -173,7 +173,7 @@ def time_qqp(args, model: Path, out: Path, logs: Path) -> dict:
 def paddle_backend() -> str:
     """The project's CPU kernels when they build here (said in one line), else the exported predictor."""
     from squeezebert_paddle import cpu_encoder
-    if cpu_encoder.available():
+    if cpu_encoder.available(quiet=True):           # (said below, in one line)
         print("      Paddle rows: --backend kernels (the project's CPU inference kernels)", flush=True)
         return "kernels"
     print(f"      Paddle rows: --backend inference (the CPU kernels are unavailable: "

@@ -109,7 +109,7 @@ def kernels_problem(model) -> tuple[str, type] | None:
     kernels (a usage error where the model is the cause), or None."""
     from squeezebert_paddle import cpu_encoder
     from squeezebert_paddle.errors import ExpectedError
-    if not cpu_encoder.available():
+    if not cpu_encoder.available(quiet=True):        # (the NOTE or the error below says why, once)
         return f"the CPU inference kernels are unavailable ({cpu_encoder.unavailable_reason()})", ExpectedError
     problem = cpu_encoder.config_problem(model.base_model.config)
     return (problem, qb.UsageError) if problem else None

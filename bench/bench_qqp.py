@@ -80,7 +80,13 @@ def run_row(name: str, args, more: tuple[str, ...] = ()) -> dict:
         skipped = missing_runtime(extra[1])
         if skipped:
             return {"skipped": skipped}
-    out = Path(tempfile.mkdtemp(prefix="bench_qqp_")) / f"{name}.json"
+    with tempfile.TemporaryDirectory(prefix="bench_qqp_") as scratch:      # (the report is read, then gone)
+        return run_row_in(name, args, more, Path(scratch) / f"{name}.json")
+
+
+def run_row_in(name: str, args, more: tuple[str, ...], out: Path) -> dict:
+    """Row `name` in its own process, its report written to `out` and returned (or {"error": ...})."""
+    script, model, extra = ROWS[name]
     cmd = [sys.executable, str(SCRIPTS[script]), "--data_path", str(args.data_path),
            "--batch_size", str(args.batch_size), "--max_seq_len", str(args.max_seq_len),
            "--threads", str(args.threads), "--device", args.device, "--output_json", str(out),

@@ -48,9 +48,10 @@ def config_problem(config) -> str | None:
     return None
 
 
-def available() -> bool:
-    """Whether the kernels build and load here (`unavailable_reason()` says why not)."""
-    return cpu_kernels.load_inference() is not None
+def available(quiet: bool = False) -> bool:
+    """Whether the kernels build and load here (`unavailable_reason()` says why not; logged as a warning
+    too, unless `quiet`: for callers that say it themselves)."""
+    return cpu_kernels.load_inference(quiet) is not None
 
 
 def unavailable_reason() -> str | None:

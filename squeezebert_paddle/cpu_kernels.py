@@ -28,6 +28,8 @@ import os
 import platform
 import re
 import shutil
+import stat
+import struct
 import sys
 import sysconfig
 import tempfile
@@ -203,11 +205,11 @@ def load():
     return _module
 
 
-def load_inference():
+def load_inference(quiet: bool = False):
     """The compiled inference op module (kernels/inference_cpu.cc), or None with the reason in
-    `inference_failure()`; as `load`."""
+    `inference_failure()`; as `load`. `quiet`: the caller says the reason itself (no warning)."""
     if "module" not in _inference_state:
-        _inference_state["module"], _inference_state["failure"] = _load(INFERENCE)
+        _inference_state["module"], _inference_state["failure"] = _load(INFERENCE, quiet)
     return _inference_state["module"]
 
 
@@ -215,17 +217,20 @@ def inference_failure() -> str | None:
     return _inference_state.get("failure")
 
 
-def _load(spec: Library):
-    """(module, None) or (None, reason)."""
+def _load(spec: Library, quiet: bool = False):
+    """(module, None) or (None, reason); the reason also logged as a warning unless `quiet`."""
     if not enabled():
         return None, "disabled by SQUEEZEBERT_FUSED_KERNELS=0"
-    if not any(shutil.which(c) for c in ("c++", "g++")):
-        return _unavailable(spec, "no C++ compiler (c++ or g++) on PATH to build them; install g++")
     directory = cache_dir(spec)
+    library = directory / spec.name / f"{spec.name}.so"
+    if not any(shutil.which(c) for c in ("c++", "g++")):
+        if library.is_file():          # built before, or shipped prebuilt in an image without a compiler
+            return _load_prebuilt(spec, library, ": no C++ compiler (c++ or g++) on PATH; install g++", quiet)
+        return _unavailable(spec, "no C++ compiler (c++ or g++) on PATH to build them; install g++", quiet)
     if any(c.isspace() for c in str(directory)):      # Paddle's builder runs `cd <dir> && ...` unquoted
         return _unavailable(spec, f"the kernel cache directory {directory} has a space in its path, which "
                                   f"Paddle's extension builder cannot handle; set SQUEEZEBERT_KERNEL_DIR to a "
-                                  f"path without spaces")
+                                  f"path without spaces", quiet)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # One builder at a time (several processes of a distributed launch start together). O_NOFOLLOW
@@ -233,10 +238,10 @@ def _load(spec: Library):
         try:
             lock = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         except OSError as error:
-            library = directory / spec.name / f"{spec.name}.so"
             if error.errno not in READ_ONLY or not library.is_file():
                 raise
-            return _load_read_only(spec, library)
+            return _load_prebuilt(spec, library, " in its read-only directory; point SQUEEZEBERT_KERNEL_DIR at "
+                                                 "a writable directory", quiet)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             start = time.perf_counter()
@@ -251,33 +256,63 @@ def _load(spec: Library):
         if isinstance(error, OSError) and os.environ.get("SQUEEZEBERT_KERNEL_DIR"):
             failure += (f" under SQUEEZEBERT_KERNEL_DIR={os.environ['SQUEEZEBERT_KERNEL_DIR']}: point it at a "
                         f"writable directory, or unset it")
-        return _unavailable(spec, failure)
+        return _unavailable(spec, failure, quiet)
 
 
 # what opening the lock gives in a directory this process cannot write (a read-only image, chmod a-w)
 READ_ONLY = (errno.EACCES, errno.EROFS, errno.EPERM)
 
 
-def _load_read_only(spec: Library, library: Path):
-    """Load a library built in a cache directory this process cannot write (shipped prebuilt in a
-    read-only image): without the lock, which only building needs, and without Paddle's builder, which
-    writes there: the ops are registered as its loader does, their Python wrappers written to a temporary
-    directory. (module, None) or (None, reason)."""
+def _load_prebuilt(spec: Library, library: Path, cannot_rebuild: str, quiet: bool):
+    """Load a library that cannot be rebuilt here (a cache directory this process cannot write, shipped
+    prebuilt in a read-only image; or no compiler): without the lock, which only building needs, and
+    without Paddle's builder, which writes there: the ops are registered as its loader does, their Python
+    wrappers written to a temporary directory. (module, None) or (None, reason)."""
     from paddle.utils.cpp_extension import extension_utils
+    problem = elf_problem(library)      # (a truncated library maps past its end: SIGBUS, not an error)
     output: list[str] = []
     try:
+        if problem:
+            raise OSError(problem)
         with tempfile.TemporaryDirectory() as scratch, _output_captured(output):
             ops = extension_utils.load_op_meta_info_and_register_op(str(library))
             return extension_utils._generate_python_module(spec.name, ops, scratch), None
     except Exception as error:
         reason = BuildError(error, "".join(output))
-        return _unavailable(spec, f"the cached library {library} cannot be loaded ({reason}) nor rebuilt in its "
-                                  f"read-only directory; point SQUEEZEBERT_KERNEL_DIR at a writable directory")
+        return _unavailable(spec, f"the cached library {library} cannot be loaded ({reason}) nor rebuilt"
+                                  f"{cannot_rebuild}", quiet)
 
 
-def _unavailable(spec: Library, failure: str):
-    """Say once why `spec` cannot be used and what happens instead; (None, failure)."""
-    logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
+def elf_problem(path: Path) -> str | None:
+    """Why `path` is not a whole 64-bit ELF file (every segment and header table inside it), or None."""
+    try:
+        with open(path, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):         # (a link to /dev/zero would never end)
+                return "not a regular file"
+            size = info.st_size
+            header = f.read(64)
+            if len(header) < 64 or header[:5] != b"\x7fELF\x02" or header[5] != 1:
+                return "not a 64-bit little-endian ELF file"
+            program_at, sections_at = struct.unpack_from("<QQ", header, 32)
+            program_size, programs, section_size, sections = struct.unpack_from("<HHHH", header, 54)
+            f.seek(program_at)
+            table = f.read(program_size * programs)
+    except OSError as error:
+        return str(error)
+    ends = [program_at + program_size * programs, sections_at + section_size * sections]
+    for i in range(programs if len(table) == program_size * programs else 0):
+        offset, _, _, file_size = struct.unpack_from("<QQQQ", table, i * program_size + 8)   # p_offset .. p_filesz
+        ends.append(offset + file_size)
+    if max(ends) > size:
+        return f"truncated: {size} bytes, its headers reach byte {max(ends)}"
+    return None
+
+
+def _unavailable(spec: Library, failure: str, quiet: bool = False):
+    """Say once (unless `quiet`) why `spec` cannot be used and what happens instead; (None, failure)."""
+    if not quiet:
+        logger.warning("%s unavailable (%s); %s", spec.what, failure, spec.fallback)
     return None, failure
 
 

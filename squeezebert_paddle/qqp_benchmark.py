@@ -90,6 +90,9 @@ def check_args(args) -> None:
         raise UsageError(problem)
     if args.limit is not None and args.limit < 0:
         raise UsageError(f"--limit {args.limit} is out of range: it must be 0 (all pairs) or more")
+    if args.random_init and args.model_path is not None:     # (the report would name weights never read)
+        raise UsageError(f"--random_init builds random weights and does not read --model_path {args.model_path}; "
+                         f"pass one or the other")
     if args.precision == "fp16" and args.device == "cpu":
         raise UsageError("--precision fp16 needs --device gpu; on CPU use fp32 or bf16")
     if args.precision == "bf16" and args.device == "cpu" and not cpu_has_bf16():

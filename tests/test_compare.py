@@ -2,6 +2,7 @@
 weight, and --tolerance decides."""
 import json
 import re
+import shutil
 
 import pytest
 
@@ -106,3 +107,16 @@ def test_directory_without_paddle_files_is_reported(demo_hf, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("compare.py: error: ") and "model_config.json" in err and "convert_torch_to_paddle.py" in err
+
+
+def test_a_paddle_only_directory_says_how_to_get_the_reference(demo_converted, tmp_path, capsys):
+    """A Paddle model without the Hugging Face files (run_glue.py's output): one line that says what is
+    missing and how to make a directory holding both, not transformers' list of file names."""
+    paddle_only = tmp_path / "paddle_only"
+    paddle_only.mkdir()
+    for name in ("model_state.pdparams", "model_config.json", "vocab.txt"):
+        shutil.copyfile(demo_converted["squeezebert-mnli"] / name, paddle_only / name)
+    assert compare.main(["--model_path", str(paddle_only), "--repeats", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"compare.py: error: {paddle_only}: no Hugging Face checkpoint")
+    assert f"--reverse --model_dir {paddle_only} --output_dir NEW" in err

@@ -354,6 +354,36 @@ def test_a_smaller_openmp_team_still_encodes_every_sequence(tmp_path):
     assert max_diff(two, one) <= 1e-6 and max_diff(one, reference(model, ids, mask, types)[0]) <= TOL
 
 
+GROWING_SCRIPT = """
+import gc, sys, numpy as np
+from squeezebert_paddle.cpu_encoder import CpuEncoder
+from squeezebert_paddle.modeling import SqueezeBertForSequenceClassification
+model = SqueezeBertForSequenceClassification.from_pretrained(sys.argv[1]).eval()
+(ids, mask, types), (one_ids, one_mask, one_types) = (np.load(f).values() for f in sys.argv[2:4])
+growing = CpuEncoder(model, "fp32", threads=2)
+growing(one_ids, one_mask, one_types)             # one sequence: a pass shared by both threads
+outs = [growing(ids, mask, types) for _ in range(3)]   # then each thread its own run of sequences
+del growing
+gc.collect()                                      # (releasing it freed the first workspace's buffers twice)
+np.save(sys.argv[4], np.stack([*outs, CpuEncoder(model, "fp32", threads=1)(ids, mask, types)]))
+"""
+
+
+def test_a_shared_pass_then_split_batches_keep_their_buffers(tmp_path):
+    """The per-thread workspaces grow after a one-sequence batch: growing them must move their buffers,
+    not copy and free them (a use after free: wrong rows, a crash, or a double free at release)."""
+    model = layout_model("d8-grouped")
+    model.save_pretrained(tmp_path / "model")
+    np.savez(tmp_path / "batch.npz", *ragged(**BATCHES["large"], seed=9))
+    np.savez(tmp_path / "one.npz", *ragged(**BATCHES["single"], seed=9))
+    proc = run_script("-c", GROWING_SCRIPT, tmp_path / "model", tmp_path / "batch.npz", tmp_path / "one.npz",
+                      tmp_path / "out.npy")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    *outs, single_threaded = np.load(tmp_path / "out.npy")
+    for out in outs:
+        assert max_diff(out, single_threaded) <= 1e-6
+
+
 ATTENTION_SCRIPT = """
 import sys, numpy as np
 from squeezebert_paddle.cpu_encoder import CpuEncoder
@@ -667,9 +697,11 @@ def test_inputs_that_have_no_packed_meaning_are_refused(what, change):
         CpuEncoder(layout_model("d8-grouped"))(*change(ids, mask), types)
 
 
-def test_a_missing_compiler_is_named(monkeypatch):
+def test_a_missing_compiler_is_named(monkeypatch, tmp_path):
+    """No compiler and nothing built: named. (A built cache loads without one: test_cpu_kernels.)"""
     from squeezebert_paddle import cpu_kernels
     monkeypatch.setattr(cpu_kernels.shutil, "which", lambda name: None)
+    monkeypatch.setenv("SQUEEZEBERT_KERNEL_DIR", str(tmp_path))
     monkeypatch.setattr(cpu_kernels, "_inference_state", {})
     assert not cpu_encoder.available()
     assert cpu_encoder.unavailable_reason() == "no C++ compiler (c++ or g++) on PATH to build them; install g++"

@@ -360,6 +360,15 @@ def test_a_failed_download_leaves_no_output_dir_behind(tmp_path, headless_dir, m
         assert sorted(p.name for p in out.iterdir()) == left
 
 
+def test_a_failed_run_keeps_a_directory_reached_through_dot_dot(tmp_path, headless_dir, monkeypatch, capsys):
+    """--output_dir new/../old names old, which was there before the run: it stays."""
+    (tmp_path / "old").mkdir()
+    go_offline(monkeypatch)
+    assert main(flags(headless_dir, tmp_path / "QQP", tmp_path / "new" / ".." / "old", "QQP", "--download")) == 1
+    assert "could not download GLUE QQP" in capsys.readouterr().err
+    assert (tmp_path / "old").is_dir()
+
+
 @pytest.mark.parametrize("left", ["args.json", "metrics.jsonl", "best", "final"])
 def test_output_dir_of_another_run_is_refused(tmp_path, headless_dir, glue_dir, capsys, left):
     out = tmp_path / "o"

@@ -382,6 +382,7 @@ def test_default_backend_falls_back_to_the_predictor_where_the_kernels_cannot_bu
     notes = [l for l in proc.stdout.splitlines() if l.startswith("NOTE: backend")]
     assert len(notes) == 1 and "NOTE: backend inference, not kernels: the CPU inference kernels are unavailable" \
         in notes[0] and "SQUEEZEBERT_KERNEL_DIR" in notes[0], notes
+    assert "unavailable" not in proc.stderr                # (no warning besides the NOTE)
     assert json.loads((tmp_path / "r.json").read_text())["backend"] == "inference"
     proc = script("paddle", *bench_args(model_dir, qqp_jsonl, tmp_path / "k.json", "--backend", "kernels"), env=env)
     assert proc.returncode == 1 and "--backend kernels: the CPU inference kernels are unavailable" in proc.stderr
@@ -548,3 +549,12 @@ def test_the_model_directory_flag_has_both_spellings(tmp_path):
         assert module.parse_args(["--model_path", str(tmp_path)]).model_dir == [tmp_path]
         assert module.parse_args(["--model_dir", str(tmp_path), "--model_path", str(tmp_path / "b")]).model_dir == \
             [tmp_path, tmp_path / "b"]
+
+
+def test_random_init_with_a_model_path_is_refused(tmp_path):
+    """--random_init reads no weights: with --model_path too, the report would name a model never read."""
+    from squeezebert_paddle import qqp_benchmark as qb
+    args = qb.build_parser("x").parse_args(["--random_init", "--model_dir", str(tmp_path)])
+    with pytest.raises(qb.UsageError, match=f"^--random_init builds random weights and does not read --model_path "
+                                            f"{tmp_path}; pass one or the other$"):
+        qb.check_args(args)

@@ -42,6 +42,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "onednn_c_api.h"
@@ -76,6 +77,17 @@ inline void store(bf16* p, float v) { *p = to_bf16(v); }
 struct Buffer {                           // 64-byte aligned scratch that only grows
   void* data = nullptr;
   size_t bytes = 0;
+  Buffer() = default;
+  // Moved, never copied: a copy would free the memory its original still points at (the per-thread
+  // workspaces are moved when a split batch first follows a shared pass).
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer(Buffer&& other) noexcept : data(std::exchange(other.data, nullptr)), bytes(std::exchange(other.bytes, 0)) {}
+  Buffer& operator=(Buffer&& other) noexcept {
+    std::swap(data, other.data);
+    std::swap(bytes, other.bytes);
+    return *this;
+  }
   void* get(size_t n) {
     if (n > bytes) {
       std::free(data);

@@ -215,7 +215,9 @@ def run_command(settings: RunSettings, prog: str = "run_glue.py") -> int:
 
 
 def missing_dirs(path: Path) -> list[Path]:
-    """`path` and its parents that do not exist (yet), deepest first: what `mkdir(parents=True)` creates."""
+    """`path` and its parents that do not exist (yet), deepest first: what `mkdir(parents=True)` creates.
+    Resolved first: in `new/../old` the directory meant is `old`, which exists, not `new`."""
+    path = Path(os.path.realpath(path))
     return list(itertools.takewhile(lambda p: not os.path.lexists(p), (path, *path.parents)))
 
 
