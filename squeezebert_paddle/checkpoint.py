@@ -262,8 +262,8 @@ def set_checked_state(model, state: dict[str, np.ndarray], path: Path, prefix: s
                   for k, v in state.items() if tuple(v.shape) != expected[k]]
     if mismatched and not ignore_mismatched_sizes:
         raise CheckpointError(f"{path}: shape mismatch for {'; '.join(mismatched[:5])} "
-                              f"(ignore_mismatched_sizes=True, run_glue.py's --ignore_mismatched_sizes, re-initialises a head "
-                              f"of a different size)")
+                              f"(ignore_mismatched_sizes=True, run_glue.py's --ignore_mismatched_sizes, "
+                              f"re-initialises a head of a different size)")
     floating = {k: v for k, v in state.items() if params[k].is_floating_point()}
     problem = weights_problem(floating)
     if problem:

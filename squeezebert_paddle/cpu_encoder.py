@@ -146,7 +146,8 @@ class CpuEncoder:
             tensors = (embedding_weights(base.embeddings) + [w for l in base.encoder.layers for w in layer_weights(l)]
                        + [w for layer in head for w in (layer.weight, layer.bias)])
             weights = [w.astype("float32").cpu() for w in tensors]
-            self._table_sizes = (weights[0].shape[0], weights[2].shape[0], weights[1].shape[0])  # words, types, positions
+            # the rows of the word, type and position tables, which checked_inputs holds the inputs to
+            self._table_sizes = (weights[0].shape[0], weights[2].shape[0], weights[1].shape[0])
             # The layers' LayerNorms keep 1e-12 whatever the config says (as in transformers); the
             # config's layer_norm_eps reaches the embeddings' only.
             layer_eps = base.encoder.layers[0].output.layernorm._epsilon

@@ -10,7 +10,8 @@ The build needs a C++ compiler (g++ >= 5.4 as `cc`); it runs once and is cached 
 `$SQUEEZEBERT_KERNEL_DIR` (default `squeezebert_paddle/kernels` under `$XDG_CACHE_HOME`, else `~/.cache`).
 Where it cannot be built, or with `SQUEEZEBERT_FUSED_KERNELS=0`, `use_fused_cpu_kernels()` returns False
 and the reference runs (same results, slower). A cached library that no longer loads is rebuilt; one
-built in a cache this process cannot write (a read-only image) is loaded as it is.
+that cannot be rebuilt here (a cache this process cannot write, a read-only image; no compiler) is
+loaded as it is, once it is checked to be a whole ELF file.
 
 Dropout seeds are drawn from Paddle's generator, so `paddle.seed` fixes the masks and a checkpoint's
 saved generator state replays them.

@@ -83,11 +83,6 @@ struct Buffer {                           // 64-byte aligned scratch that only g
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   Buffer(Buffer&& other) noexcept : data(std::exchange(other.data, nullptr)), bytes(std::exchange(other.bytes, 0)) {}
-  Buffer& operator=(Buffer&& other) noexcept {
-    std::swap(data, other.data);
-    std::swap(bytes, other.bytes);
-    return *this;
-  }
   void* get(size_t n) {
     if (n > bytes) {
       std::free(data);
